@@ -1,0 +1,182 @@
+import { ProtocolError } from './errors.js';
+
+/** The decoded fixed part of a frame (RFC 6455 §5.2); one instance is reused per connection. */
+export class FrameHeader {
+  fin = false;
+  opcode = 0;
+  masked = false;
+  /** The four mask bytes (meaningful when `masked`). */
+  readonly mask = new Uint8Array(4);
+  payloadLength = 0;
+}
+
+export function isControl(opcode: number): boolean {
+  return (opcode & 0x8) !== 0;
+}
+
+/**
+ * Decodes a frame header from buf[pos, end) into `out`.
+ * Returns the header length, or 0 when more bytes are needed.
+ * Throws ProtocolError for what is wrong whatever the connection state: RSV bits, reserved
+ * opcodes, control-frame rules, a 64-bit length with the top bit set, a data frame longer
+ * than `maxPayload` (what is left of the message size limit).
+ */
+export function readHeader(buf: Uint8Array, pos: number, end: number, maxPayload: number, out: FrameHeader): number {
+  if (end - pos < 2) return 0;
+  const b0 = buf[pos]!;
+  const b1 = buf[pos + 1]!;
+  // §5.2: RSV1-3 MUST be 0 unless an extension was negotiated; we negotiate none.
+  if ((b0 & 0x70) !== 0) throw new ProtocolError(1002, 'reserved bits set');
+  const opcode = b0 & 0x0f;
+  if ((opcode > 2 && opcode < 8) || opcode > 10) throw new ProtocolError(1002, `reserved opcode ${opcode}`);
+  const fin = (b0 & 0x80) !== 0;
+  const masked = (b1 & 0x80) !== 0;
+  let length = b1 & 0x7f;
+  let size = 2 + (masked ? 4 : 0);
+  if (isControl(opcode)) {
+    // §5.5: control frames are never fragmented and carry at most 125 bytes.
+    if (!fin) throw new ProtocolError(1002, 'fragmented control frame');
+    if (length > 125) throw new ProtocolError(1002, 'control frame payload over 125 bytes');
+  } else if (length === 126) {
+    size += 2;
+    if (end - pos < size) return 0;
+    length = (buf[pos + 2]! << 8) | buf[pos + 3]!;
+  } else if (length === 127) {
+    size += 8;
+    if (end - pos < size) return 0;
+    const high = ((buf[pos + 2]! << 24) | (buf[pos + 3]! << 16) | (buf[pos + 4]! << 8) | buf[pos + 5]!) >>> 0;
+    // §5.2: the most significant bit MUST be 0. Anything past 2^53 is over any limit too.
+    if (high > 0x1fffff) throw new ProtocolError(1009, 'frame length out of range');
+    const low = ((buf[pos + 6]! << 24) | (buf[pos + 7]! << 16) | (buf[pos + 8]! << 8) | buf[pos + 9]!) >>> 0;
+    length = high * 0x1_0000_0000 + low;
+  }
+  // Checked from the header, before any payload is buffered.
+  if (!isControl(opcode) && length > maxPayload) throw new ProtocolError(1009, 'message too big');
+  if (end - pos < size) return 0;
+  if (masked) {
+    const at = pos + size - 4;
+    out.mask[0] = buf[at]!;
+    out.mask[1] = buf[at + 1]!;
+    out.mask[2] = buf[at + 2]!;
+    out.mask[3] = buf[at + 3]!;
+  }
+  out.fin = fin;
+  out.opcode = opcode;
+  out.masked = masked;
+  out.payloadLength = length;
+  return size;
+}
+
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/** Below this many bytes a plain byte loop beats creating a word view. */
+const WORD_LOOP_MIN = 32;
+
+/**
+ * XORs data[start, end) in place with `mask`, starting at mask byte `phase` (so a payload can
+ * be unmasked piece by piece as it arrives). Works four bytes at a time once aligned.
+ */
+export function applyMask(data: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number): void {
+  let i = start;
+  let p = phase & 3;
+  if (end - start >= WORD_LOOP_MIN) {
+    while (((data.byteOffset + i) & 3) !== 0) {
+      data[i++]! ^= mask[p]!;
+      p = (p + 1) & 3;
+    }
+    const words = (end - i) >>> 2;
+    const b0 = mask[p]!;
+    const b1 = mask[(p + 1) & 3]!;
+    const b2 = mask[(p + 2) & 3]!;
+    const b3 = mask[(p + 3) & 3]!;
+    const word = littleEndian ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24) : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3;
+    const view = new Int32Array(data.buffer, data.byteOffset + i, words);
+    for (let w = 0; w < words; w++) view[w]! ^= word;
+    i += words << 2;
+  }
+  for (; i < end; i++) {
+    data[i]! ^= mask[p]!;
+    p = (p + 1) & 3;
+  }
+}
+
+function headerSize(length: number, masked: boolean): number {
+  return (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + (masked ? 4 : 0);
+}
+
+function writeHeader(out: Uint8Array, opcode: number, fin: boolean, length: number, mask: Uint8Array | undefined): number {
+  out[0] = (fin ? 0x80 : 0) | opcode;
+  const maskBit = mask ? 0x80 : 0;
+  let pos: number;
+  if (length < 126) {
+    out[1] = maskBit | length;
+    pos = 2;
+  } else if (length < 0x10000) {
+    out[1] = maskBit | 126;
+    out[2] = length >>> 8;
+    out[3] = length & 0xff;
+    pos = 4;
+  } else {
+    out[1] = maskBit | 127;
+    const high = Math.floor(length / 0x1_0000_0000);
+    out[2] = high >>> 24;
+    out[3] = (high >>> 16) & 0xff;
+    out[4] = (high >>> 8) & 0xff;
+    out[5] = high & 0xff;
+    out[6] = length >>> 24;
+    out[7] = (length >>> 16) & 0xff;
+    out[8] = (length >>> 8) & 0xff;
+    out[9] = length & 0xff;
+    pos = 10;
+  }
+  if (mask) {
+    out.set(mask.subarray(0, 4), pos);
+    pos += 4;
+  }
+  return pos;
+}
+
+/** Payloads at least this large are written after their header instead of copied behind it. */
+const COPY_LIMIT = 16 * 1024;
+
+/**
+ * Encodes one frame. Returns one buffer (header and payload together) or, for a large unmasked
+ * binary payload, [header, payload] so the payload is not copied. A string is written as UTF-8.
+ * With `mask` (client role, §5.3) the payload is copied and masked; the caller's data is untouched.
+ */
+export function encodeFrame(
+  opcode: number,
+  payload: string | Uint8Array,
+  fin = true,
+  mask?: Uint8Array,
+): Buffer | [Buffer, Uint8Array] {
+  if (typeof payload === 'string') {
+    const length = Buffer.byteLength(payload);
+    const frame = Buffer.allocUnsafe(headerSize(length, mask !== undefined) + length);
+    const at = writeHeader(frame, opcode, fin, length, mask);
+    frame.write(payload, at, length, 'utf8');
+    if (mask) applyMask(frame, at, at + length, mask, 0);
+    return frame;
+  }
+  const length = payload.length;
+  const size = headerSize(length, mask !== undefined);
+  if (!mask && length >= COPY_LIMIT) {
+    const header = Buffer.allocUnsafe(size);
+    writeHeader(header, opcode, fin, length, undefined);
+    return [header, payload];
+  }
+  const frame = Buffer.allocUnsafe(size + length);
+  const at = writeHeader(frame, opcode, fin, length, mask);
+  frame.set(payload, at);
+  if (mask) applyMask(frame, at, at + length, mask, 0);
+  return frame;
+}
+
+/** The payload of a close frame (§5.5.1): a 2-byte code then a UTF-8 reason; none for 1005. */
+export function closePayload(code: number, reason: string): Buffer {
+  if (code === 1005) return Buffer.alloc(0);
+  const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));
+  payload.writeUInt16BE(code, 0);
+  payload.write(reason, 2, 'utf8');
+  return payload;
+}
+
