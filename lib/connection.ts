@@ -52,7 +52,7 @@ const EMPTY = Buffer.alloc(0);
  */
 export class Connection {
   state: ReadyState = ReadyState.OPEN;
-  private readonly role: Role;
+  readonly role: Role;
   private readonly maxMessageSize: number;
   private readonly maskKey: (() => Uint8Array) | undefined;
   private readonly handler: ConnectionHandler;

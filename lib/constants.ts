@@ -79,7 +79,7 @@ export const Initiator = {
 export type Initiator = (typeof Initiator)[keyof typeof Initiator];
 
 /** RFC 6455 §1.3: appended to Sec-WebSocket-Key before hashing. */
-export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC11B65';
+export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

@@ -4,7 +4,7 @@ import { HandshakeError } from './errors.js';
 
 /** The parts of an HTTP request a WebSocket server looks at; header names lower-case. */
 export interface UpgradeRequest {
-  method: string;
+  method?: string | undefined;
   /** e.g. "1.1" */
   httpVersion: string;
   headers: Record<string, string | string[] | undefined>;
@@ -58,6 +58,7 @@ export function checkUpgradeRequest(req: UpgradeRequest): { key: string } | Reje
   const [major = 0, minor = 0] = req.httpVersion.split('.').map(Number);
   if (major < 1 || (major === 1 && minor < 1)) return { status: 505, reason: 'HTTP/1.1 or later required' };
   const h = req.headers;
+  if (!header(h, 'host')) return { status: 400, reason: 'Host header missing' };
   if (!hasToken(header(h, 'upgrade'), 'websocket')) return { status: 400, reason: 'Upgrade header must be "websocket"' };
   if (!hasToken(header(h, 'connection'), 'upgrade')) return { status: 400, reason: 'Connection header must include "Upgrade"' };
   const version = header(h, 'sec-websocket-version');

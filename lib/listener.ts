@@ -1,0 +1,162 @@
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Server as TlsServer } from 'node:tls';
+import type { Clock, Timer } from './clock.js';
+import type { HandshakeFacts } from './events.js';
+import { checkUpgradeRequest, type Rejection, rejectionResponse, selectProtocol } from './handshake.js';
+
+/** A request that passed every check and waits to be answered with 101. */
+export interface Candidate {
+  socket: Duplex;
+  /** Bytes that arrived after the request head: the first frames. */
+  head: Buffer;
+  key: string;
+  facts: HandshakeFacts;
+}
+
+export interface ListenerHost {
+  /** A reason to refuse any new connection now (stopping → 503, full → 503), or undefined. */
+  refusal(): Rejection | undefined;
+  handshake(candidate: Candidate): void;
+  log(line: string): void;
+}
+
+export interface ListenerOptions {
+  handshakeTimeout: number;
+  origins: readonly string[] | undefined;
+  protocols: readonly string[];
+  onRequest: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  clock: Clock;
+  /** True when the HTTP server is ours (start), false when attached to the program's own. */
+  owned: boolean;
+}
+
+/** Headers by which a plain request shows it meant to be a WebSocket handshake. */
+const WEBSOCKET_HINTS = ['upgrade', 'sec-websocket-key', 'sec-websocket-version'];
+
+/** Routes an http(s) server's upgrades to the host, refuses bad ones, and times out slow handshakes. */
+export class Listener {
+  private readonly timers = new WeakMap<Duplex, Timer>();
+  private readonly handlers: [string, (...args: any[]) => void][];
+
+  constructor(
+    private readonly server: HttpServer,
+    private readonly options: ListenerOptions,
+    private readonly host: ListenerHost,
+  ) {
+    // Over TLS the socket that reaches 'upgrade' is the one 'secureConnection' announces.
+    const connectionEvent = server instanceof TlsServer ? 'secureConnection' : 'connection';
+    this.handlers = [
+      ['upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head)],
+      [connectionEvent, (socket: Socket) => this.onConnection(socket)],
+    ];
+    if (options.owned) {
+      this.handlers.push(
+        ['request', (req: IncomingMessage, res: ServerResponse) => this.onRequest(req, res)],
+        ['clientError', (err: NodeJS.ErrnoException, socket: Duplex) => this.onClientError(err, socket)],
+      );
+    }
+    for (const [event, handler] of this.handlers) server.on(event, handler);
+  }
+
+  detach(): void {
+    for (const [event, handler] of this.handlers) this.server.off(event, handler);
+  }
+
+  /** Answers a handshake with an HTTP error and closes the socket. */
+  refuse(socket: Duplex, rejection: Rejection, who: string): void {
+    this.settle(socket);
+    this.host.log(`${who}: handshake refused: ${rejection.status} ${rejection.reason}`);
+    if (socket.writable) socket.end(rejectionResponse(rejection));
+    else socket.destroy();
+  }
+
+  /** Stops the handshake clock of a socket: it was answered. */
+  settle(socket: Duplex): void {
+    this.timers.get(socket)?.cancel();
+    this.timers.delete(socket);
+  }
+
+  private onConnection(socket: Socket): void {
+    if (!this.options.owned) return;
+    const timer = this.options.clock.setTimeout(() => {
+      this.timers.delete(socket);
+      this.host.log(`${address(socket)}: handshake timeout after ${this.options.handshakeTimeout} ms`);
+      socket.destroy();
+    }, this.options.handshakeTimeout);
+    this.timers.set(socket, timer);
+    socket.once('close', () => this.settle(socket));
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', ignore); // a reset before we answer must not crash the process
+    const who = address(req.socket);
+    const checked = checkUpgradeRequest(req);
+    if ('status' in checked) return this.refuse(socket, checked, who);
+    const { origins, protocols } = this.options;
+    const origin = req.headers.origin;
+    if (origins && (origin === undefined || !origins.includes(origin))) {
+      return this.refuse(socket, { status: 403, reason: `origin ${origin ?? '(none)'} is not allowed` }, who);
+    }
+    const refusal = this.host.refusal();
+    if (refusal) return this.refuse(socket, refusal, who);
+    const url = new URL(req.url ?? '/', 'ws://localhost');
+    this.host.handshake({
+      socket,
+      head,
+      key: checked.key,
+      facts: {
+        remoteAddress: req.socket.remoteAddress ?? '',
+        remotePort: req.socket.remotePort ?? 0,
+        path: url.pathname,
+        query: Object.fromEntries(url.searchParams),
+        headers: req.headers,
+        protocol: selectProtocol(req.headers['sec-websocket-protocol'], protocols),
+      },
+    });
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    this.settle(req.socket);
+    if (WEBSOCKET_HINTS.some((name) => req.headers[name] !== undefined)) {
+      // A handshake missing a piece (e.g. no "Connection: Upgrade"): say which (DESIGN §5).
+      const checked = checkUpgradeRequest(req);
+      const rejection = 'status' in checked ? checked : { status: 400, reason: 'Connection header must include "Upgrade"' };
+      this.host.log(`${address(req.socket)}: handshake refused: ${rejection.status} ${rejection.reason}`);
+      return reply(res, rejection);
+    }
+    if (this.options.onRequest) return this.options.onRequest(req, res);
+    reply(res, { status: 426, reason: 'this is a WebSocket endpoint', headers: { Upgrade: 'websocket', 'Sec-WebSocket-Version': '13' } });
+  }
+
+  private onClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+    const tooLarge = err.code === 'HPE_HEADER_OVERFLOW';
+    const rejection: Rejection = tooLarge
+      ? { status: 431, reason: 'request head too large' }
+      : { status: 400, reason: `malformed request (${err.code ?? err.message})` };
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      this.settle(socket);
+      socket.destroy();
+      return;
+    }
+    this.refuse(socket, rejection, address(socket as Socket));
+  }
+}
+
+function reply(res: ServerResponse, rejection: Rejection): void {
+  const body = `${rejection.reason}\n`;
+  res.writeHead(rejection.status, {
+    ...rejection.headers,
+    Connection: 'close',
+    'Content-Type': 'text/plain; charset=utf-8',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+export function address(socket: { remoteAddress?: string | undefined; remotePort?: number | undefined }): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`;
+}
+
+function ignore(): void {}

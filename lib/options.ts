@@ -1,0 +1,59 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { type Clock, systemClock } from './clock.js';
+import { Defaults } from './constants.js';
+
+/** Limits and timers of one connection; the Server and the Client share them. */
+export interface ConnectionOptions {
+  /** Largest message after reassembly, in bytes; a bigger one is closed with 1009 from its header. @default 1 MiB */
+  maxMessageSize?: number;
+  /** After sending a close frame, how long to wait for the peer's before cutting TCP (Disconnect 1006). @default 10 000 ms */
+  closeTimeout?: number;
+  /** Send a ping after this long without hearing from the peer; 0 disables the heartbeat. @default 30 000 ms */
+  pingInterval?: number;
+  /** Drop a peer that has not answered a ping within this long (Disconnect 1006, reason "ping timeout"). @default 30 000 ms */
+  pingTimeout?: number;
+  /** `send` returns BACKPRESSURE once this many bytes wait in the connection's send buffer. @default 64 KiB */
+  sendHighWaterMark?: number;
+  /** `send` refuses (DROPPED) a message that would take the send buffer past this. @default 4 MiB */
+  maxBufferedBytes?: number;
+  /** Instead of DROPPED, fail the connection with 1008 when `maxBufferedBytes` would be passed. @default false */
+  closeOnBackpressureLimit?: boolean;
+  /** Stop reading from a connection while this many bytes of its messages wait to be polled. @default 1 MiB */
+  maxQueuedBytesPerConnection?: number;
+  /** The time source; tests pass a fake clock and step it. @default the system clock */
+  clock?: Clock;
+}
+
+/** Options of `new Server(options)`. */
+export interface ServerOptions extends ConnectionOptions {
+  /** Largest request head (request line and headers) of a handshake; more gets HTTP 431. @default 16 KiB */
+  maxHandshakeBytes?: number;
+  /** A TCP connection that has not completed its handshake by then is destroyed. @default 10 000 ms */
+  handshakeTimeout?: number;
+  /** More simultaneous connections get HTTP 503. @default unlimited */
+  maxConnections?: number;
+  /** Allowed `Origin` values; another origin (or none) gets HTTP 403. @default any origin */
+  origins?: readonly string[];
+  /** Subprotocols in the server's order of preference; the first one the client offered wins. @default none */
+  protocols?: readonly string[];
+  /** Queue a ConnectionRequest event and wait for `accept(connId)` / `reject(connId, status)`. @default false */
+  manualAccept?: boolean;
+  /** Handles plain HTTP requests on the server's own port. @default answer 426 Upgrade Required */
+  onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
+}
+
+export type ResolvedConnectionOptions = Required<ConnectionOptions>;
+
+export function resolveConnectionOptions(options: ConnectionOptions): ResolvedConnectionOptions {
+  return {
+    maxMessageSize: options.maxMessageSize ?? Defaults.maxMessageSize,
+    closeTimeout: options.closeTimeout ?? Defaults.closeTimeout,
+    pingInterval: options.pingInterval ?? Defaults.pingInterval,
+    pingTimeout: options.pingTimeout ?? Defaults.pingTimeout,
+    sendHighWaterMark: options.sendHighWaterMark ?? Defaults.sendHighWaterMark,
+    maxBufferedBytes: options.maxBufferedBytes ?? Defaults.maxBufferedBytes,
+    closeOnBackpressureLimit: options.closeOnBackpressureLimit ?? false,
+    maxQueuedBytesPerConnection: options.maxQueuedBytesPerConnection ?? Defaults.maxQueuedBytesPerConnection,
+    clock: options.clock ?? systemClock,
+  };
+}

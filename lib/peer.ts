@@ -1,0 +1,200 @@
+import type { Duplex } from 'node:stream';
+import type { Timer } from './clock.js';
+import { Initiator, SendStatus } from './constants.js';
+import { type CloseInfo, Connection, type ConnectionHandler, ReadyState, type Role } from './connection.js';
+import { encodeFrame } from './frame.js';
+import type { ResolvedConnectionOptions } from './options.js';
+
+/** What a Peer reports to the Server or Client that owns it. */
+export interface PeerOwner {
+  peerMessage(peer: Peer, data: string | Buffer, binary: boolean): void;
+  /** The WebSocket closed; called exactly once per peer. */
+  peerClosed(peer: Peer, info: CloseInfo): void;
+}
+
+/** An encoded frame, ready for any number of sockets. */
+export type EncodedFrame = ReturnType<typeof encodeFrame>;
+
+function frameBytes(frame: EncodedFrame): number {
+  return Array.isArray(frame) ? frame[0].length + frame[1].length : frame.length;
+}
+
+/**
+ * Binds one socket to one Connection: moves bytes both ways, coalesces the writes of one tick
+ * into one, enforces the send-side limits, and runs the close and heartbeat timers.
+ */
+export class Peer implements ConnectionHandler {
+  readonly connection: Connection;
+  /** Bytes of this peer's messages waiting in the owner's event queue. */
+  queuedBytes = 0;
+  private readingPaused = false;
+  private corked = false;
+  private lastHeard: number;
+  private heartbeatTimer: Timer | undefined;
+  private pingOutstanding = false;
+  private closeTimer: Timer | undefined;
+
+  constructor(
+    readonly id: number,
+    readonly socket: Duplex,
+    role: Role,
+    private readonly options: ResolvedConnectionOptions,
+    private readonly owner: PeerOwner,
+    maskKey?: () => Uint8Array,
+  ) {
+    this.connection = new Connection({ role, maxMessageSize: options.maxMessageSize, ...(maskKey ? { maskKey } : {}) }, this);
+    this.lastHeard = options.clock.now();
+    socket.on('data', (chunk: Buffer) => this.receive(chunk));
+    socket.on('end', () => this.onEnd());
+    socket.on('close', () => this.onSocketClose());
+    socket.on('error', (err: Error) => this.connection.terminate(`socket error: ${err.message}`, Initiator.ERROR));
+    this.armHeartbeat(options.pingInterval);
+  }
+
+  /** Bytes waiting in this connection's send buffer. */
+  get bufferedAmount(): number {
+    return this.socket.writableLength;
+  }
+
+  get isOpen(): boolean {
+    return this.connection.state === ReadyState.OPEN;
+  }
+
+  receive(chunk: Buffer): void {
+    this.lastHeard = this.options.clock.now();
+    this.pingOutstanding = false;
+    this.connection.receiveData(chunk);
+  }
+
+  send(data: string | Uint8Array, binary: boolean): SendStatus {
+    if (!this.isOpen) return SendStatus.CLOSED;
+    const payloadBytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    if (!this.admit(payloadBytes + 14)) return SendStatus.DROPPED;
+    this.connection.send(data, binary);
+    return this.status();
+  }
+
+  /** Writes a frame encoded once for many peers (broadcast, publish). */
+  sendEncoded(frame: EncodedFrame): SendStatus {
+    if (!this.isOpen) return SendStatus.CLOSED;
+    if (!this.admit(frameBytes(frame))) return SendStatus.DROPPED;
+    if (Array.isArray(frame)) {
+      this.write(frame[0]);
+      this.write(frame[1]);
+    } else this.write(frame);
+    return this.status();
+  }
+
+  ping(payload?: string | Uint8Array): boolean {
+    return this.connection.ping(payload);
+  }
+
+  /** Starts the close handshake; the peer has `closeTimeout` to answer. */
+  close(code: number, reason: string, timeoutMs = this.options.closeTimeout): boolean {
+    if (!this.connection.close(code, reason)) return false;
+    this.closeTimer = this.options.clock.setTimeout(() => this.cut('close timeout', Initiator.TIMEOUT), timeoutMs);
+    return true;
+  }
+
+  /** Ends the connection at once without a close handshake: Disconnect 1006. */
+  cut(reason: string, initiator: Initiator): void {
+    this.connection.terminate(reason, initiator);
+    this.socket.destroy();
+  }
+
+  pauseReading(): void {
+    if (this.readingPaused) return;
+    this.readingPaused = true;
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    if (!this.readingPaused) return;
+    this.readingPaused = false;
+    this.socket.resume();
+  }
+
+  // ConnectionHandler: called by the Connection.
+
+  write(bytes: Uint8Array): void {
+    if (this.socket.destroyed) return;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(uncork, this);
+    }
+    this.socket.write(bytes);
+  }
+
+  message(data: string | Buffer, binary: boolean): void {
+    this.owner.peerMessage(this, data, binary);
+  }
+
+  pong(): void {
+    // Any data counts as a sign of life (see receive); a pong needs nothing more.
+  }
+
+  closed(info: CloseInfo): void {
+    this.heartbeatTimer?.cancel();
+    this.owner.peerClosed(this, info);
+    if (this.socket.destroyed) return;
+    if (this.connection.role === 'server' || !info.wasClean) {
+      // RFC 6455 §7.1.1: the server closes TCP first; flush the close frame, then FIN.
+      this.socket.end();
+    }
+    // The client waits for the server's FIN (onEnd); neither waits forever.
+    this.closeTimer?.cancel();
+    this.closeTimer = this.options.clock.setTimeout(() => this.socket.destroy(), this.options.closeTimeout);
+  }
+
+  flush(): void {
+    this.corked = false;
+    this.socket.uncork();
+  }
+
+  private admit(bytes: number): boolean {
+    if (this.socket.writableLength + bytes <= this.options.maxBufferedBytes) return true;
+    if (this.options.closeOnBackpressureLimit) this.connection.fail(1008, 'send buffer limit reached', undefined, Initiator.ERROR);
+    return false;
+  }
+
+  private status(): SendStatus {
+    return this.socket.writableLength > this.options.sendHighWaterMark ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
+  }
+
+  private onEnd(): void {
+    this.connection.terminate('connection closed without a close frame', Initiator.PEER);
+    this.socket.end();
+  }
+
+  private onSocketClose(): void {
+    this.connection.terminate('connection lost', Initiator.PEER);
+    this.heartbeatTimer?.cancel();
+    this.closeTimer?.cancel();
+  }
+
+  /** The heartbeat: ping after `pingInterval` of silence, cut after `pingTimeout` without an answer. */
+  private armHeartbeat(delay: number): void {
+    if (this.options.pingInterval <= 0) return;
+    this.heartbeatTimer = this.options.clock.setTimeout(() => this.heartbeat(), delay);
+  }
+
+  private heartbeat(): void {
+    if (!this.isOpen) return;
+    const { clock, pingInterval, pingTimeout } = this.options;
+    const silent = clock.now() - this.lastHeard;
+    if (this.pingOutstanding) {
+      this.cut(`ping timeout: no answer within ${pingTimeout} ms`, Initiator.TIMEOUT);
+    } else if (silent >= pingInterval) {
+      this.connection.ping();
+      this.pingOutstanding = true;
+      this.armHeartbeat(pingTimeout);
+    } else {
+      this.armHeartbeat(pingInterval - silent);
+    }
+  }
+}
+
+function uncork(peer: Peer): void {
+  peer.flush();
+}
