@@ -26,7 +26,10 @@ export interface ConnectionHandler {
   message(data: string | Buffer, binary: boolean): void;
   /** A pong arrived. */
   pong(payload: Buffer): void;
-  /** The WebSocket is closed (handshake done or connection failed): close TCP now. Called once. */
+  /**
+   * The WebSocket is closed (handshake done or connection failed); nothing more is read.
+   * Called once. A close frame may still be owed: call `flushClose()`, then close TCP.
+   */
   closed(info: CloseInfo): void;
 }
 
@@ -76,6 +79,8 @@ export class Connection {
   private controlBuffer: Buffer | null = null;
   private controlLength = 0;
   private closeInitiator: Initiator = Initiator.LOCAL;
+  /** The close frame payload still owed to the peer after its close or our failure (see flushClose). */
+  private pendingClose: Buffer | null = null;
 
   constructor(options: ConnectionOptions, handler: ConnectionHandler) {
     this.role = options.role;
@@ -101,9 +106,14 @@ export class Connection {
     }
   }
 
-  /** Sends a message; false if the connection is no longer open. */
+  /** True while data may still be sent: open, or closed with the close frame not yet flushed. */
+  get canSend(): boolean {
+    return this.state === ReadyState.OPEN || this.pendingClose !== null;
+  }
+
+  /** Sends a message; false if the connection can no longer send. */
   send(data: string | Uint8Array, binary: boolean): boolean {
-    if (this.state !== ReadyState.OPEN) return false;
+    if (!this.canSend) return false;
     this.writeFrame(binary ? Opcode.BINARY : Opcode.TEXT, data);
     return true;
   }
@@ -125,11 +135,27 @@ export class Connection {
     return true;
   }
 
-  /** Fails the connection (§7.1.7): a close frame if none was sent yet, then closed at once. */
+  /**
+   * Fails the connection (§7.1.7): closed at once, nothing more is read; the close frame is
+   * owed (flushClose) if none was sent yet.
+   */
   fail(code: number, reason: string, error?: Error, initiator: Initiator = Initiator.ERROR): void {
     if (this.state === ReadyState.CLOSED) return;
-    if (this.state === ReadyState.OPEN) this.writeFrame(Opcode.CLOSE, closePayload(code, truncateReason(reason)));
-    this.finish({ code, reason, wasClean: false, initiator, ...(error ? { error } : {}) });
+    const reply = this.state === ReadyState.OPEN ? closePayload(code, truncateReason(reason)) : null;
+    this.finish({ code, reason, wasClean: false, initiator, ...(error ? { error } : {}) }, reply);
+  }
+
+  /**
+   * Sends the close frame owed since `closed` was reported. It waits for this call so the
+   * program can still answer the messages that arrived before the close or the failure (an
+   * echo server answers them all, then closes); §5.5.1 lets an endpoint delay its close frame
+   * until its current messages are sent.
+   */
+  flushClose(): void {
+    const payload = this.pendingClose;
+    if (payload === null) return;
+    this.pendingClose = null;
+    this.writeFrame(Opcode.CLOSE, payload);
   }
 
   /** The transport is gone (TCP closed, dropped, timed out) before the close handshake ended: 1006. */
@@ -138,8 +164,9 @@ export class Connection {
     this.finish({ code: 1006, reason, wasClean: false, initiator });
   }
 
-  private finish(info: CloseInfo): void {
+  private finish(info: CloseInfo, reply: Buffer | null = null): void {
     this.state = ReadyState.CLOSED;
+    this.pendingClose = reply;
     this.messageBuffer = null;
     this.controlBuffer = null;
     this.stash = null;
@@ -246,9 +273,8 @@ export class Connection {
       reason = reasonBytes.toString('utf8');
     }
     if (this.state === ReadyState.OPEN) {
-      // §5.5.1: answer with a close frame, echoing the status code received.
-      this.writeFrame(Opcode.CLOSE, closePayload(code, ''));
-      this.finish({ code, reason, wasClean: true, initiator: Initiator.PEER });
+      // §5.5.1: answer with a close frame, echoing the status code received (see flushClose).
+      this.finish({ code, reason, wasClean: true, initiator: Initiator.PEER }, closePayload(code, ''));
     } else {
       this.finish({ code, reason, wasClean: true, initiator: this.closeInitiator });
     }

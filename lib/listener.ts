@@ -32,6 +32,9 @@ export interface ListenerOptions {
   owned: boolean;
 }
 
+/** How long a refused handshake's socket may stay open for the peer to read the answer and close. */
+const REFUSAL_LINGER_MS = 1000;
+
 /** Headers by which a plain request shows it meant to be a WebSocket handshake. */
 const WEBSOCKET_HINTS = ['upgrade', 'sec-websocket-key', 'sec-websocket-version'];
 
@@ -68,8 +71,12 @@ export class Listener {
   refuse(socket: Duplex, rejection: Rejection, who: string): void {
     this.settle(socket);
     this.host.log(`${who}: handshake refused: ${rejection.status} ${rejection.reason}`);
-    if (socket.writable) socket.end(rejectionResponse(rejection));
-    else socket.destroy();
+    if (!socket.writable) return void socket.destroy();
+    socket.end(rejectionResponse(rejection));
+    // end() only half-closes: a peer that never closes its side would hold the socket forever.
+    // Give it a moment to read the answer (a reset could discard it), then cut.
+    const linger = this.options.clock.setTimeout(() => socket.destroy(), Math.min(this.options.handshakeTimeout, REFUSAL_LINGER_MS));
+    socket.once('close', () => linger.cancel());
   }
 
   /** Stops the handshake clock of a socket: it was answered. */
@@ -135,6 +142,14 @@ export class Listener {
     const rejection: Rejection = tooLarge
       ? { status: 431, reason: 'request head too large' }
       : { status: 400, reason: `malformed request (${err.code ?? err.message})` };
+    // node:https forwards TLS failures (bad ClientHello, plain HTTP on the TLS port, TLS
+    // handshake timeout) here: there is no HTTP to answer with, only a line for the log.
+    if (err.code?.startsWith('ERR_SSL') || err.code?.startsWith('ERR_TLS')) {
+      this.settle(socket);
+      this.host.log(`${address(socket as Socket)}: TLS handshake failed: ${err.code}`);
+      socket.destroy();
+      return;
+    }
     if (err.code === 'ECONNRESET' || !socket.writable) {
       this.settle(socket);
       socket.destroy();

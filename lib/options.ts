@@ -14,7 +14,7 @@ export interface ConnectionOptions {
   pingTimeout?: number;
   /** `send` returns BACKPRESSURE once this many bytes wait in the connection's send buffer. @default 64 KiB */
   sendHighWaterMark?: number;
-  /** `send` refuses (DROPPED) a message that would take the send buffer past this. @default 4 MiB */
+  /** `send` refuses (DROPPED) messages while the send buffer holds this many bytes or more. @default 4 MiB */
   maxBufferedBytes?: number;
   /** Instead of DROPPED, fail the connection with 1008 when `maxBufferedBytes` would be passed. @default false */
   closeOnBackpressureLimit?: boolean;

@@ -15,10 +15,6 @@ export interface PeerOwner {
 /** An encoded frame, ready for any number of sockets. */
 export type EncodedFrame = ReturnType<typeof encodeFrame>;
 
-function frameBytes(frame: EncodedFrame): number {
-  return Array.isArray(frame) ? frame[0].length + frame[1].length : frame.length;
-}
-
 /**
  * Binds one socket to one Connection: moves bytes both ways, coalesces the writes of one tick
  * into one, enforces the send-side limits, and runs the close and heartbeat timers.
@@ -33,6 +29,8 @@ export class Peer implements ConnectionHandler {
   private heartbeatTimer: Timer | undefined;
   private pingOutstanding = false;
   private closeTimer: Timer | undefined;
+  private closedCleanly = false;
+  private finished = false;
 
   constructor(
     readonly id: number,
@@ -67,17 +65,16 @@ export class Peer implements ConnectionHandler {
   }
 
   send(data: string | Uint8Array, binary: boolean): SendStatus {
-    if (!this.isOpen) return SendStatus.CLOSED;
-    const payloadBytes = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    if (!this.admit(payloadBytes + 14)) return SendStatus.DROPPED;
+    if (!this.connection.canSend) return SendStatus.CLOSED;
+    if (!this.admit()) return SendStatus.DROPPED;
     this.connection.send(data, binary);
     return this.status();
   }
 
   /** Writes a frame encoded once for many peers (broadcast, publish). */
   sendEncoded(frame: EncodedFrame): SendStatus {
-    if (!this.isOpen) return SendStatus.CLOSED;
-    if (!this.admit(frameBytes(frame))) return SendStatus.DROPPED;
+    if (!this.connection.canSend) return SendStatus.CLOSED;
+    if (!this.admit()) return SendStatus.DROPPED;
     if (Array.isArray(frame)) {
       this.write(frame[0]);
       this.write(frame[1]);
@@ -136,9 +133,23 @@ export class Peer implements ConnectionHandler {
 
   closed(info: CloseInfo): void {
     this.heartbeatTimer?.cancel();
+    this.closeTimer?.cancel();
+    this.closedCleanly = info.wasClean;
     this.owner.peerClosed(this, info);
+    // The owner calls finishClose once the program has taken the Disconnect; a stalled
+    // program gets `closeTimeout` before the close frame goes out anyway.
+    if (this.connection.canSend) {
+      this.closeTimer = this.options.clock.setTimeout(() => this.finishClose(), this.options.closeTimeout);
+    } else this.finishClose();
+  }
+
+  /** Sends the close frame still owed, if any, and closes TCP. */
+  finishClose(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.connection.flushClose();
     if (this.socket.destroyed) return;
-    if (this.connection.role === 'server' || !info.wasClean) {
+    if (this.connection.role === 'server' || !this.closedCleanly) {
       // RFC 6455 §7.1.1: the server closes TCP first; flush the close frame, then FIN.
       this.socket.end();
     }
@@ -152,8 +163,9 @@ export class Peer implements ConnectionHandler {
     this.socket.uncork();
   }
 
-  private admit(bytes: number): boolean {
-    if (this.socket.writableLength + bytes <= this.options.maxBufferedBytes) return true;
+  /** A message is refused only once the send buffer already holds `maxBufferedBytes`. */
+  private admit(): boolean {
+    if (this.socket.writableLength < this.options.maxBufferedBytes) return true;
     if (this.options.closeOnBackpressureLimit) this.connection.fail(1008, 'send buffer limit reached', undefined, Initiator.ERROR);
     return false;
   }
@@ -182,6 +194,13 @@ export class Peer implements ConnectionHandler {
   private heartbeat(): void {
     if (!this.isOpen) return;
     const { clock, pingInterval, pingTimeout } = this.options;
+    if (this.readingPaused) {
+      // We stopped reading (maxQueuedBytesPerConnection), so the peer's answers wait unread:
+      // that silence is ours. Count it from when reading resumes.
+      this.lastHeard = clock.now();
+      this.pingOutstanding = false;
+      return this.armHeartbeat(pingInterval);
+    }
     const silent = clock.now() - this.lastHeard;
     if (this.pingOutstanding) {
       this.cut(`ping timeout: no answer within ${pingTimeout} ms`, Initiator.TIMEOUT);

@@ -70,7 +70,7 @@ export class Server<T = unknown> implements PeerOwner {
   private listener: Listener | undefined;
   private errStream: Writable | undefined;
   private stopping: Promise<void> | undefined;
-  private allClosed: (() => void) | undefined;
+  private socketsClosed: (() => void) | undefined;
 
   constructor(options: ServerOptions = {}) {
     this.options = options;
@@ -164,7 +164,7 @@ export class Server<T = unknown> implements PeerOwner {
 
   subscribe(connId: number, topic: string): boolean {
     const session = this.sessions.get(connId);
-    if (!session) return false;
+    if (!session?.peer.isOpen) return false;
     let members = this.topics.get(topic);
     if (!members) this.topics.set(topic, (members = new Set()));
     members.add(session);
@@ -254,17 +254,26 @@ export class Server<T = unknown> implements PeerOwner {
 
   private async shutDown({ code = 1001, reason = '', timeoutMs = this.connectionOptions.closeTimeout }: StopOptions): Promise<void> {
     const server = this.httpServer;
-    const closed = server && this.listener && this.ownsServer ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined;
-    if (closed) server!.closeIdleConnections();
+    const listening = server && this.ownsServer ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined;
+    server?.closeIdleConnections();
     for (const id of [...this.requests.keys()]) this.reject(id, 503, 'server is stopping');
-    if (this.sessions.size > 0) {
-      const allClosed = new Promise<void>((resolve) => (this.allClosed = resolve));
-      for (const session of this.sessions.values()) session.peer.close(code, reason, timeoutMs);
-      await allClosed;
-    }
+    for (const session of this.sessions.values()) session.peer.close(code, reason, timeoutMs);
+    await this.whenSocketsClosed(timeoutMs);
     for (const socket of this.sockets) socket.destroy();
+    await this.whenSocketsClosed(); // 'close' comes a tick after destroy: then every Disconnect is queued
     this.listener?.detach();
-    await closed;
+    await listening;
+  }
+
+  private whenSocketsClosed(timeoutMs?: number): Promise<void> {
+    if (this.sockets.size === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = timeoutMs === undefined ? undefined : this.connectionOptions.clock.setTimeout(resolve, timeoutMs);
+      this.socketsClosed = () => {
+        timer?.cancel();
+        resolve();
+      };
+    });
   }
 
   private use(server: HttpServer, owned: boolean, errStream: Writable | undefined): void {
@@ -305,12 +314,20 @@ export class Server<T = unknown> implements PeerOwner {
     const { clock } = this.connectionOptions;
     const timeout = this.options.handshakeTimeout ?? Defaults.handshakeTimeout;
     const timer = clock.setTimeout(() => {
-      if (!this.requests.delete(connId)) return;
+      // On our own port the listener's handshake clock (armed at connect) may have fired first:
+      // the socket is then destroyed and logged already ('close' comes a tick later). One line.
+      if (!this.requests.delete(connId) || candidate.socket.destroyed) return;
+      this.listener?.settle(candidate.socket);
       this.log(`#${connId} ${address(candidate.facts)}: handshake timeout: request not accepted within ${timeout} ms`);
       candidate.socket.destroy();
     }, timeout);
     this.requests.set(connId, { candidate, timer });
     candidate.socket.once('close', () => this.takeRequest(connId));
+    // A client that gives up while we decide sends FIN; node:http sockets allow half-open
+    // connections, so nothing else would notice or close it, and accept() would answer a ghost.
+    candidate.socket.once('end', () => {
+      if (this.takeRequest(connId)) candidate.socket.destroy();
+    });
     this.queue.push({ type: Event.ConnectionRequest, connId, ...candidate.facts });
   }
 
@@ -319,7 +336,8 @@ export class Server<T = unknown> implements PeerOwner {
     if (!request) return undefined;
     this.requests.delete(connId);
     request.timer.cancel();
-    return request.candidate;
+    // A socket destroyed this tick (handshake timeout, reset) emits 'close' only later: gone already.
+    return request.candidate.socket.destroyed ? undefined : request.candidate;
   }
 
   private open(connId: number, { socket, head, key, facts }: Candidate): void {
@@ -334,7 +352,10 @@ export class Server<T = unknown> implements PeerOwner {
     const peer = new Peer(connId, socket, 'server', this.connectionOptions, this);
     this.sessions.set(connId, { peer, facts, data: undefined, topics: new Set() });
     this.sockets.add(socket);
-    socket.once('close', () => this.sockets.delete(socket));
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      if (this.sockets.size === 0) this.socketsClosed?.();
+    });
     this.queue.push({ type: Event.NewConnection, connId, ...facts });
     if (head.length > 0) peer.receive(head);
     if (this.stopping) peer.close(1001, '');
@@ -349,8 +370,8 @@ export class Server<T = unknown> implements PeerOwner {
   peerClosed(peer: Peer, info: CloseInfo): void {
     const session = this.sessions.get(peer.id);
     if (!session) return;
-    this.sessions.delete(peer.id);
     for (const topic of session.topics) this.leave(session, topic);
+    session.topics.clear();
     if (info.initiator === Initiator.ERROR || info.initiator === Initiator.TIMEOUT || info.code === 1006) {
       this.log(`#${peer.id} ${address(session.facts)}: closed ${info.code} (${info.initiator}): ${info.reason}`);
     }
@@ -362,16 +383,23 @@ export class Server<T = unknown> implements PeerOwner {
       wasClean: info.wasClean,
       initiator: info.initiator,
     });
-    if (this.sessions.size === 0) this.allClosed?.();
   }
 
-  /** Called for every event leaving the queue: a drained connection may read again. */
+  /**
+   * Called for every event leaving the queue. A drained connection may read again; a taken
+   * Disconnect retires the session, and only then is its close frame sent, so the program
+   * could still answer the messages that came before it.
+   */
   private taken(event: ServerEvent): void {
-    if (event.type !== Event.Message) return;
-    const peer = this.sessions.get(event.connId)?.peer;
-    if (!peer) return;
-    peer.queuedBytes -= event.message.length;
-    if (peer.queuedBytes <= this.connectionOptions.maxQueuedBytesPerConnection) peer.resumeReading();
+    if (event.type === Event.Message) {
+      const peer = this.sessions.get(event.connId)?.peer;
+      if (!peer) return;
+      peer.queuedBytes -= event.message.length;
+      if (peer.queuedBytes <= this.connectionOptions.maxQueuedBytesPerConnection) peer.resumeReading();
+    } else if (event.type === Event.Disconnect) {
+      this.sessions.get(event.connId)?.peer.finishClose();
+      this.sessions.delete(event.connId);
+    }
   }
 
   private leave(session: Session<T>, topic: string): void {

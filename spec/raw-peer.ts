@@ -1,0 +1,612 @@
+/**
+ * A raw WebSocket peer for conformance tests, built on `node:net` only.
+ *
+ * It does the opening handshake itself (or lets a test write any bytes it likes), encodes frames
+ * with full control over every header bit (FIN, RSV, opcode, mask, length form, a forged length),
+ * writes in chunks with pauses, and parses what the server sends back into frames. It records the
+ * server's close frame and how the TCP connection ended (FIN or reset).
+ *
+ * It knows nothing about wspoll: it checks the server from the outside, like Autobahn does.
+ */
+import net from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+
+export const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
+
+/** Sec-WebSocket-Accept for a Sec-WebSocket-Key (RFC 6455 §4.2.2). */
+export function acceptFor(key: string): string {
+  return createHash('sha1').update(key + WS_GUID).digest('base64');
+}
+
+export const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa } as const;
+
+export interface FrameOptions {
+  opcode: number;
+  payload?: Uint8Array | string;
+  /** Default true. */
+  fin?: boolean;
+  /** The three RSV bits as a number 0..7: 4 = RSV1, 2 = RSV2, 1 = RSV3. */
+  rsv?: number;
+  /** true (default): random key; false: unmasked; 4 bytes: that key. */
+  mask?: boolean | Uint8Array;
+  /** Force the length encoding: 7-bit, 16-bit (126) or 64-bit (127). */
+  lengthForm?: 7 | 16 | 64;
+  /** Put this length in the header whatever the payload (a forged header). */
+  declaredLength?: number | bigint;
+}
+
+function toBytes(p: Uint8Array | string | undefined): Buffer {
+  if (p === undefined) return Buffer.alloc(0);
+  return typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+}
+
+/** XOR `data` with a 4-byte key into `out` at `at` (a new buffer by default). */
+export function maskBytes(data: Uint8Array, key: Uint8Array, out: Buffer = Buffer.allocUnsafe(data.length), at = 0): Buffer {
+  const n = data.length;
+  const k0 = key[0]!, k1 = key[1]!, k2 = key[2]!, k3 = key[3]!;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    out[at + i] = data[i]! ^ k0;
+    out[at + i + 1] = data[i + 1]! ^ k1;
+    out[at + i + 2] = data[i + 2]! ^ k2;
+    out[at + i + 3] = data[i + 3]! ^ k3;
+  }
+  for (; i < n; i++) out[at + i] = data[i]! ^ key[i & 3]!;
+  return out;
+}
+
+let keyPool = randomBytes(4096);
+let keyOff = 0;
+function randomKey(): Buffer {
+  if (keyOff + 4 > keyPool.length) {
+    keyPool = randomBytes(4096);
+    keyOff = 0;
+  }
+  keyOff += 4;
+  return keyPool.subarray(keyOff - 4, keyOff);
+}
+
+/** Encode one frame exactly as described, right or wrong. */
+export function encodeFrame(o: FrameOptions): Buffer {
+  const payload = toBytes(o.payload);
+  const fin = o.fin ?? true;
+  const rsv = o.rsv ?? 0;
+  const declared = o.declaredLength ?? payload.length;
+  let form = o.lengthForm;
+  if (form === undefined) form = declared < 126 ? 7 : declared < 65536 ? 16 : 64;
+  let key: Uint8Array | undefined;
+  if (o.mask === undefined || o.mask === true) key = randomKey();
+  else if (o.mask !== false) key = o.mask;
+  const lenBytes = form === 7 ? 0 : form === 16 ? 2 : 8;
+  const hl = 2 + lenBytes + (key ? 4 : 0);
+  const out = Buffer.allocUnsafe(hl + payload.length);
+  out[0] = (fin ? 0x80 : 0) | ((rsv & 7) << 4) | (o.opcode & 0x0f);
+  const m = key ? 0x80 : 0;
+  if (form === 7) out[1] = m | (Number(declared) & 0x7f);
+  else if (form === 16) {
+    out[1] = m | 126;
+    out.writeUInt16BE(Number(declared) & 0xffff, 2);
+  } else {
+    out[1] = m | 127;
+    out.writeBigUInt64BE(BigInt.asUintN(64, BigInt(declared)), 2);
+  }
+  if (key) {
+    out.set(key.subarray(0, 4), 2 + lenBytes);
+    maskBytes(payload, key, out, hl);
+  } else payload.copy(out, hl);
+  return out;
+}
+
+/** A close frame payload: a 2-byte code (if given) and a reason. */
+export function closePayload(code?: number, reason: Uint8Array | string = ''): Buffer {
+  if (code === undefined) return Buffer.alloc(0);
+  const r = toBytes(reason);
+  const b = Buffer.alloc(2 + r.length);
+  b.writeUInt16BE(code & 0xffff, 0);
+  r.copy(b, 2);
+  return b;
+}
+
+/** Split one message into data frames of `size` bytes (the last may be shorter; `size` 0 = one frame). */
+export function fragment(opcode: number, payload: Uint8Array | string, size: number): FrameOptions[] {
+  const data = toBytes(payload);
+  if (size <= 0 || data.length <= size) return [{ opcode, payload: data }];
+  const frames: FrameOptions[] = [];
+  for (let off = 0; off < data.length; off += size) {
+    const end = Math.min(off + size, data.length);
+    frames.push({ opcode: off === 0 ? opcode : OP.CONT, payload: data.subarray(off, end), fin: end === data.length });
+  }
+  return frames;
+}
+
+export interface Frame {
+  fin: boolean;
+  rsv: number;
+  opcode: number;
+  masked: boolean;
+  payload: Buffer;
+}
+
+export interface CloseInfo {
+  /** undefined when the close frame had no payload. */
+  code?: number;
+  reason: Buffer;
+  payload: Buffer;
+}
+
+export interface HttpResponse {
+  status: number;
+  statusText: string;
+  httpVersion: string;
+  /** Lower-case names; repeated headers joined with ', '. */
+  headers: Record<string, string>;
+  raw: string;
+}
+
+export interface Ending {
+  /** fin: the server closed TCP (FIN); reset: ECONNRESET/EPIPE before any FIN; local: we
+   *  destroyed the socket ourselves; timeout: still open. */
+  how: 'fin' | 'reset' | 'local' | 'timeout';
+  /** ms from the server's close frame (or from opening, without one) to the TCP close. */
+  ms?: number;
+  /** The server's close frame, if one arrived. */
+  close?: CloseInfo;
+  /** Frames that arrived after the server's close frame (must be none). */
+  framesAfterClose: Frame[];
+}
+
+export interface HandshakeOptions {
+  path?: string;
+  key?: string;
+  /** Extra or replacing headers (name as written). */
+  headers?: Record<string, string>;
+  /** Write the request in pieces of this many bytes, with `pauseMs` between them. */
+  chunkSize?: number;
+  pauseMs?: number;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Chunked byte queue: no quadratic concatenation for big messages. */
+class ByteQueue {
+  private chunks: Buffer[] = [];
+  private head = 0; // read offset inside chunks[0]
+  length = 0;
+  push(b: Buffer): void {
+    if (b.length) {
+      this.chunks.push(b);
+      this.length += b.length;
+    }
+  }
+  /** Copy out the first n bytes without consuming them. */
+  peek(n: number): Buffer {
+    return this.read(n, false);
+  }
+  take(n: number): Buffer {
+    return this.read(n, true);
+  }
+  private read(n: number, consume: boolean): Buffer {
+    if (n > this.length) throw new RangeError('not enough bytes');
+    const first = this.chunks[0];
+    let out: Buffer;
+    if (first && first.length - this.head >= n) {
+      out = first.subarray(this.head, this.head + n);
+      if (consume) {
+        this.head += n;
+        if (this.head === first.length) {
+          this.chunks.shift();
+          this.head = 0;
+        }
+        this.length -= n;
+      }
+      return out;
+    }
+    out = Buffer.allocUnsafe(n);
+    let copied = 0;
+    let ci = 0;
+    let h = this.head;
+    while (copied < n) {
+      const c = this.chunks[ci]!;
+      const k = Math.min(c.length - h, n - copied);
+      c.copy(out, copied, h, h + k);
+      copied += k;
+      h += k;
+      if (h === c.length) {
+        ci++;
+        h = 0;
+      }
+    }
+    if (consume) {
+      this.chunks.splice(0, ci);
+      this.head = h;
+      this.length -= n;
+    }
+    return out;
+  }
+  takeAll(): Buffer {
+    return this.take(this.length);
+  }
+}
+
+export class RawPeer {
+  readonly socket: net.Socket;
+  /** 'http' until a 101 was parsed (or `rawFrames()` was called), then 'ws'. */
+  private mode: 'http' | 'ws' = 'http';
+  private buf = new ByteQueue();
+  private queue: Frame[] = [];
+  /** Every frame the server sent, in order. */
+  readonly log: Frame[] = [];
+  closeFrame: CloseInfo | undefined;
+  readonly framesAfterClose: Frame[] = [];
+  /** How TCP ended, once it has. */
+  ended: 'fin' | 'reset' | 'local' | undefined;
+  /** Date.now() when the connection was opened, the server close frame arrived, TCP closed. */
+  readonly openedAt = Date.now();
+  closeFrameAt: number | undefined;
+  endedAt: number | undefined;
+  private gotFin = false;
+  private socketError: Error | undefined;
+  /** We sent a close frame (through send()). */
+  sentClose = false;
+  /** Reply to the server's close frame with a close frame (echoing its code), as a polite client. */
+  autoCloseReply = true;
+  /** Problems with what the server sent (masked frames, garbage); tests assert this stays empty. */
+  readonly violations: string[] = [];
+  private http: HttpResponse | undefined;
+  private httpBody = new ByteQueue();
+  private waiters: Array<() => void> = [];
+
+  private constructor(socket: net.Socket) {
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => this.onData(d));
+    socket.on('end', () => {
+      this.gotFin = true;
+      this.wake();
+    });
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      this.socketError = e;
+      this.wake();
+    });
+    socket.on('close', () => {
+      if (this.ended === undefined) {
+        // a FIN from the server wins over a later EPIPE from our own close reply
+        if (this.gotFin) this.ended = 'fin';
+        else if (this.socketError) this.ended = 'reset';
+        else this.ended = 'local';
+        this.endedAt = Date.now();
+      }
+      this.wake();
+    });
+  }
+
+  /** Open a TCP connection only (no handshake). */
+  static connect(port: number, host = '127.0.0.1', timeoutMs = 2000): Promise<RawPeer> {
+    return new Promise((resolve, reject) => {
+      const s = net.connect({ port, host });
+      const t = setTimeout(() => {
+        s.destroy();
+        reject(new Error(`TCP connect to ${host}:${port} timed out`));
+      }, timeoutMs);
+      s.once('connect', () => {
+        clearTimeout(t);
+        resolve(new RawPeer(s));
+      });
+      s.once('error', (e) => {
+        clearTimeout(t);
+        reject(e);
+      });
+    });
+  }
+
+  /** Connect and do a valid opening handshake; rejects unless the server answers a correct 101. */
+  static async open(port: number, opts: HandshakeOptions = {}, host = '127.0.0.1'): Promise<RawPeer> {
+    const p = await RawPeer.connect(port, host);
+    try {
+      const key = opts.key ?? randomBytes(16).toString('base64');
+      await p.writeRequest(handshakeRequest({ ...opts, key }, `${host}:${port}`), opts.chunkSize, opts.pauseMs);
+      const res = await p.httpResponse();
+      if (res.status !== 101) throw new Error(`handshake: expected 101, got ${res.status} ${res.statusText}`);
+      if (res.headers['sec-websocket-accept'] !== acceptFor(key)) {
+        throw new Error(`handshake: wrong Sec-WebSocket-Accept ${res.headers['sec-websocket-accept']}`);
+      }
+      return p;
+    } catch (e) {
+      p.socket.destroy();
+      throw e;
+    }
+  }
+
+  private async writeRequest(req: string, chunkSize?: number, pauseMs?: number): Promise<void> {
+    const b = Buffer.from(req, 'latin1');
+    if (chunkSize) await this.writeChunks(b, chunkSize, pauseMs ?? 0);
+    else await this.write(b);
+  }
+
+  /** Treat the connection as already upgraded (for tests that skip parsing the 101). */
+  rawFrames(): void {
+    this.mode = 'ws';
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+
+  private onData(d: Buffer): void {
+    if (this.mode === 'http') {
+      this.buf.push(d);
+      if (this.http) {
+        this.httpBody.push(this.buf.takeAll());
+        this.wake();
+        return;
+      }
+      const all = this.buf.peek(this.buf.length);
+      const end = all.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      this.buf.take(end + 4);
+      this.http = parseHttpHead(all.subarray(0, end).toString('latin1'));
+      if (this.http.status === 101) this.mode = 'ws';
+      else this.httpBody.push(this.buf.takeAll());
+      if (this.mode === 'ws') this.parseFrames();
+      this.wake();
+      return;
+    }
+    this.buf.push(d);
+    this.parseFrames();
+  }
+
+  private parseFrames(): void {
+    let any = false;
+    for (;;) {
+      const q = this.buf;
+      if (q.length < 2) break;
+      const h2 = q.peek(2);
+      const b0 = h2[0]!, b1 = h2[1]!;
+      const masked = (b1 & 0x80) !== 0;
+      let len = b1 & 0x7f;
+      let hl = 2;
+      if (len === 126) hl = 4;
+      else if (len === 127) hl = 10;
+      if (masked) hl += 4;
+      if (q.length < hl) break;
+      const h = q.peek(hl);
+      if (len === 126) len = h.readUInt16BE(2);
+      else if (len === 127) {
+        const big = h.readBigUInt64BE(2);
+        if (big > BigInt(Number.MAX_SAFE_INTEGER)) {
+          this.violations.push(`server sent a frame with 64-bit length ${big}`);
+          this.socket.destroy();
+          return;
+        }
+        len = Number(big);
+      }
+      if (q.length < hl + len) break;
+      q.take(hl);
+      let payload = q.take(len);
+      if (masked) {
+        const key = h.subarray(hl - 4, hl);
+        payload = maskBytes(payload, key);
+        this.violations.push('server sent a masked frame');
+      } else if (payload.length < 65536) {
+        payload = Buffer.from(payload); // own the bytes (subarray of a socket chunk otherwise)
+      }
+      const f: Frame = { fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, masked, payload };
+      this.onFrame(f);
+      any = true;
+    }
+    if (any) this.wake();
+  }
+
+  private onFrame(f: Frame): void {
+    this.log.push(f);
+    if (this.closeFrame) {
+      this.framesAfterClose.push(f);
+      return;
+    }
+    if (f.opcode === OP.CLOSE) {
+      const p = f.payload;
+      this.closeFrameAt = Date.now();
+      this.closeFrame = {
+        code: p.length >= 2 ? p.readUInt16BE(0) : undefined,
+        reason: p.length > 2 ? p.subarray(2) : Buffer.alloc(0),
+        payload: p,
+      };
+      if (this.autoCloseReply && !this.sentClose && !this.socket.destroyed) {
+        this.sentClose = true;
+        const code = this.closeFrame.code;
+        this.socket.write(encodeFrame({ opcode: OP.CLOSE, payload: closePayload(code) }), () => {});
+      }
+    }
+    this.queue.push(f);
+  }
+
+  /** Write bytes; resolves once handed to the kernel (or the socket died). */
+  write(data: Uint8Array | string): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.socket.destroyed || this.socket.writableEnded) return resolve();
+      this.socket.write(data, () => resolve());
+    });
+  }
+
+  /** Write `data` in pieces of `size` bytes, waiting `pauseMs` (0 = until flushed) between pieces. */
+  async writeChunks(data: Uint8Array, size: number, pauseMs = 0): Promise<void> {
+    for (let off = 0, n = 0; off < data.length; off += size, n++) {
+      if (this.socket.destroyed) return;
+      const piece = data.subarray(off, Math.min(off + size, data.length));
+      if (pauseMs > 0) {
+        await this.write(piece);
+        await sleep(pauseMs);
+      } else if (n % 64 === 63 || off + size >= data.length) {
+        await this.write(piece); // let the event loop turn (and the socket drain) every 64 writes
+      } else {
+        this.socket.write(piece); // still its own write (and, with TCP_NODELAY, segment)
+      }
+    }
+  }
+
+  /** Encode the frames and write them in ONE write. */
+  send(...frames: FrameOptions[]): Promise<void> {
+    if (frames.some((f) => f.opcode === OP.CLOSE)) this.sentClose = true;
+    return this.write(Buffer.concat(frames.map(encodeFrame)));
+  }
+
+  /** Encode the frames and write them in pieces of `size` bytes with pauses. */
+  sendChunked(size: number, pauseMs: number, ...frames: FrameOptions[]): Promise<void> {
+    if (frames.some((f) => f.opcode === OP.CLOSE)) this.sentClose = true;
+    return this.writeChunks(Buffer.concat(frames.map(encodeFrame)), size, pauseMs);
+  }
+
+  private async waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
+    if (cond()) return true;
+    const deadline = Date.now() + timeoutMs;
+    return new Promise<boolean>((resolve) => {
+      let t: NodeJS.Timeout | undefined;
+      const check = () => {
+        if (cond()) {
+          clearTimeout(t);
+          resolve(true);
+        } else this.waiters.push(check);
+      };
+      t = setTimeout(() => {
+        const i = this.waiters.indexOf(check);
+        if (i >= 0) this.waiters.splice(i, 1);
+        // Timers run before I/O in an event-loop turn: if this process was busy, bytes may be
+        // waiting unread. Let one I/O phase pass before declaring a timeout.
+        setImmediate(() => resolve(cond()));
+      }, Math.max(0, deadline - Date.now()));
+      this.waiters.push(check);
+    });
+  }
+
+  /** The HTTP response head to our request. */
+  async httpResponse(timeoutMs = 2000): Promise<HttpResponse> {
+    const ok = await this.waitFor(() => this.http !== undefined || this.ended !== undefined, timeoutMs);
+    if (this.http) return this.http;
+    if (!ok) throw new Error(`no HTTP response within ${timeoutMs} ms`);
+    throw new Error(`connection ended (${this.ended}) before an HTTP response`);
+  }
+
+  /** The HTTP response body bytes that arrived so far (waits up to `waitMs` for the server to finish). */
+  async httpBodyText(waitMs = 200): Promise<string> {
+    await this.waitFor(() => this.ended !== undefined, waitMs);
+    return this.httpBody.peek(this.httpBody.length).toString('utf8');
+  }
+
+  /** The next frame from the server (data or control, close included). */
+  async nextFrame(timeoutMs = 2000): Promise<Frame> {
+    await this.waitFor(() => this.queue.length > 0 || this.ended !== undefined, timeoutMs);
+    const f = this.queue.shift();
+    if (f) return f;
+    if (this.ended !== undefined) throw new Error(`connection ended (${this.ended}) while waiting for a frame`);
+    throw new Error(`no frame within ${timeoutMs} ms`);
+  }
+
+  /**
+   * The next whole data message (continuations joined). Control frames met on the way (pings,
+   * pongs) are returned in `controls`; a close frame makes it throw, describing the close.
+   */
+  async nextMessage(timeoutMs = 2000): Promise<{ opcode: number; data: Buffer; frames: number; controls: Frame[] }> {
+    const deadline = Date.now() + timeoutMs;
+    const parts: Buffer[] = [];
+    const controls: Frame[] = [];
+    let opcode = -1;
+    let frames = 0;
+    for (;;) {
+      const f = await this.nextFrame(Math.max(1, deadline - Date.now()));
+      if (f.opcode === OP.CLOSE) {
+        throw new Error(`expected a message, got close ${describeClose(this.closeFrame)}`);
+      }
+      if (f.opcode >= 8) {
+        controls.push(f);
+        continue;
+      }
+      if (opcode === -1) {
+        if (f.opcode === OP.CONT) throw new Error('server sent a continuation frame with no message started');
+        opcode = f.opcode;
+      } else if (f.opcode !== OP.CONT) {
+        throw new Error(`server started a new message (opcode ${f.opcode}) inside a fragmented one`);
+      }
+      parts.push(f.payload);
+      frames++;
+      if (f.fin) return { opcode, data: parts.length === 1 ? parts[0]! : Buffer.concat(parts), frames, controls };
+    }
+  }
+
+  /** Wait until TCP has closed (or the timeout passed) and say how it ended. */
+  async closed(timeoutMs = 2000): Promise<Ending> {
+    await this.waitFor(() => this.ended !== undefined, timeoutMs);
+    const how = this.ended ?? 'timeout';
+    const ms = this.endedAt === undefined ? undefined : this.endedAt - (this.closeFrameAt ?? this.openedAt);
+    return { how, ms, close: this.closeFrame, framesAfterClose: this.framesAfterClose };
+  }
+
+  /** Close our side gracefully (FIN). */
+  end(): void {
+    this.socket.end();
+  }
+
+  /** Drop the connection at once. */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  /** Drop the connection with a TCP RST. */
+  reset(): void {
+    const s = this.socket as net.Socket & { resetAndDestroy?: () => void };
+    if (typeof s.resetAndDestroy === 'function') s.resetAndDestroy();
+    else s.destroy();
+  }
+}
+
+/** Build an opening handshake request. Headers in `opts.headers` replace defaults of the same name
+ *  (case-insensitive); a value of '' removes that header. */
+export function handshakeRequest(opts: HandshakeOptions & { key: string; method?: string; version?: string }, host: string): string {
+  const defaults: Array<[string, string]> = [
+    ['Host', host],
+    ['Upgrade', 'websocket'],
+    ['Connection', 'Upgrade'],
+    ['Sec-WebSocket-Key', opts.key],
+    ['Sec-WebSocket-Version', '13'],
+  ];
+  const extra = opts.headers ?? {};
+  const lower = new Map(Object.entries(extra).map(([k, v]) => [k.toLowerCase(), [k, v] as const]));
+  const lines: string[] = [];
+  for (const [k, v] of defaults) {
+    const o = lower.get(k.toLowerCase());
+    if (o) {
+      lower.delete(k.toLowerCase());
+      if (o[1] !== '') lines.push(`${o[0]}: ${o[1]}`);
+    } else lines.push(`${k}: ${v}`);
+  }
+  for (const [k, v] of lower.values()) if (v !== '') lines.push(`${k}: ${v}`);
+  return `${opts.method ?? 'GET'} ${opts.path ?? '/'} HTTP/${opts.version ?? '1.1'}\r\n${lines.join('\r\n')}\r\n\r\n`;
+}
+
+function parseHttpHead(text: string): HttpResponse {
+  const lines = text.split('\r\n');
+  const m = /^HTTP\/(\d\.\d) (\d{3}) ?(.*)$/.exec(lines[0] ?? '');
+  const headers: Record<string, string> = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':');
+    if (i <= 0) continue;
+    const k = l.slice(0, i).trim().toLowerCase();
+    const v = l.slice(i + 1).trim();
+    headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
+  }
+  return {
+    status: m ? Number(m[2]) : 0,
+    statusText: m ? m[3]! : lines[0] ?? '',
+    httpVersion: m ? m[1]! : '',
+    headers,
+    raw: text,
+  };
+}
+
+export function describeClose(c: CloseInfo | undefined): string {
+  if (!c) return '(no close frame)';
+  if (c.code === undefined) return '(empty close frame)';
+  const r = c.reason.toString('utf8');
+  return r ? `${c.code} "${r}"` : String(c.code);
+}
