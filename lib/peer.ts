@@ -114,7 +114,7 @@ export class Peer implements ConnectionHandler {
   // ConnectionHandler: called by the Connection.
 
   write(bytes: Uint8Array): void {
-    if (this.socket.destroyed) return;
+    if (this.socket.destroyed || this.socket.writableEnded) return;
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
@@ -176,7 +176,9 @@ export class Peer implements ConnectionHandler {
 
   private onEnd(): void {
     this.connection.terminate('connection closed without a close frame', Initiator.PEER);
-    this.socket.end();
+    // A peer may send its close frame and FIN together: our close frame is still owed then,
+    // and finishClose ends our side once it is sent.
+    if (!this.connection.canSend) this.socket.end();
   }
 
   private onSocketClose(): void {
