@@ -160,6 +160,9 @@ export class Connection {
 
   /** The transport is gone (TCP closed, dropped, timed out) before the close handshake ended: 1006. */
   terminate(reason: string, initiator: Initiator): void {
+    // No transport, no close frame: drop one still owed (closed already reported), so
+    // `canSend` turns false and nothing more is written to a dead socket.
+    this.pendingClose = null;
     if (this.state === ReadyState.CLOSED) return;
     this.finish({ code: 1006, reason, wasClean: false, initiator });
   }

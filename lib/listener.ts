@@ -35,6 +35,8 @@ export interface ListenerOptions {
 /** How long a refused handshake's socket may stay open for the peer to read the answer and close. */
 const REFUSAL_LINGER_MS = 1000;
 
+const NO_QUERY: Record<string, string> = Object.freeze({});
+
 /** Headers by which a plain request shows it meant to be a WebSocket handshake. */
 const WEBSOCKET_HINTS = ['upgrade', 'sec-websocket-key', 'sec-websocket-version'];
 
@@ -89,11 +91,11 @@ export class Listener {
     if (!this.options.owned) return;
     const timer = this.options.clock.setTimeout(() => {
       this.timers.delete(socket);
+      if (socket.destroyed) return; // closed on its own meanwhile
       this.host.log(`${address(socket)}: handshake timeout after ${this.options.handshakeTimeout} ms`);
       socket.destroy();
     }, this.options.handshakeTimeout);
     this.timers.set(socket, timer);
-    socket.once('close', () => this.settle(socket));
   }
 
   private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -117,7 +119,7 @@ export class Listener {
         remoteAddress: req.socket.remoteAddress ?? '',
         remotePort: req.socket.remotePort ?? 0,
         path: url.pathname,
-        query: Object.fromEntries(url.searchParams),
+        query: url.search ? Object.fromEntries(url.searchParams) : NO_QUERY,
         headers: req.headers,
         protocol: selectProtocol(req.headers['sec-websocket-protocol'], protocols),
       },

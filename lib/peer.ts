@@ -10,6 +10,25 @@ export interface PeerOwner {
   peerMessage(peer: Peer, data: string | Buffer, binary: boolean): void;
   /** The WebSocket closed; called exactly once per peer. */
   peerClosed(peer: Peer, info: CloseInfo): void;
+  /** The socket is gone (after peerClosed). */
+  socketClosed?(peer: Peer): void;
+}
+
+/** The socket's Peer, so one set of listener functions serves every socket (no closures per connection). */
+const kPeer = Symbol('wspoll.peer');
+type PeerSocket = Duplex & { [kPeer]: Peer };
+
+function onSocketData(this: PeerSocket, chunk: Buffer): void {
+  this[kPeer].receive(chunk);
+}
+function onSocketEnd(this: PeerSocket): void {
+  this[kPeer].socketEnded();
+}
+function onSocketClose(this: PeerSocket): void {
+  this[kPeer].socketClosed();
+}
+function onSocketError(this: PeerSocket, err: Error): void {
+  this[kPeer].connection.terminate(`socket error: ${err.message}`, Initiator.ERROR);
 }
 
 /** An encoded frame, ready for any number of sockets. */
@@ -24,6 +43,8 @@ export class Peer implements ConnectionHandler {
   /** Bytes of this peer's messages waiting in the owner's event queue. */
   queuedBytes = 0;
   private readingPaused = false;
+  /** Reading stopped because pongs and close frames we owe this peer pile up unread (see receive). */
+  private sendBlocked = false;
   private corked = false;
   private lastHeard: number;
   private heartbeatTimer: Timer | undefined;
@@ -42,16 +63,22 @@ export class Peer implements ConnectionHandler {
   ) {
     this.connection = new Connection({ role, maxMessageSize: options.maxMessageSize, ...(maskKey ? { maskKey } : {}) }, this);
     this.lastHeard = options.clock.now();
-    socket.on('data', (chunk: Buffer) => this.receive(chunk));
-    socket.on('end', () => this.onEnd());
-    socket.on('close', () => this.onSocketClose());
-    socket.on('error', (err: Error) => this.connection.terminate(`socket error: ${err.message}`, Initiator.ERROR));
+    (socket as PeerSocket)[kPeer] = this;
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('close', onSocketClose);
+    socket.on('error', onSocketError);
     this.armHeartbeat(options.pingInterval);
   }
 
   /** Bytes waiting in this connection's send buffer. */
   get bufferedAmount(): number {
     return this.socket.writableLength;
+  }
+
+  /** Closed, with nothing more to send. */
+  get ended(): boolean {
+    return this.connection.state === ReadyState.CLOSED && !this.connection.canSend;
   }
 
   get isOpen(): boolean {
@@ -61,7 +88,13 @@ export class Peer implements ConnectionHandler {
   receive(chunk: Buffer): void {
     this.lastHeard = this.options.clock.now();
     this.pingOutstanding = false;
+    const buffered = this.socket.writableLength;
     this.connection.receiveData(chunk);
+    // Control frames are never dropped, so a peer that pings but never reads would grow our send
+    // buffer without bound: once what it made us write passes maxBufferedBytes, stop reading it
+    // until the buffer drains. (A silent peer is then dropped by the heartbeat.)
+    const grown = this.socket.writableLength;
+    if (grown > buffered && grown > this.options.maxBufferedBytes) this.blockReading();
   }
 
   send(data: string | Uint8Array, binary: boolean): SendStatus {
@@ -108,7 +141,17 @@ export class Peer implements ConnectionHandler {
   resumeReading(): void {
     if (!this.readingPaused) return;
     this.readingPaused = false;
-    this.socket.resume();
+    if (!this.sendBlocked) this.socket.resume();
+  }
+
+  private blockReading(): void {
+    if (this.sendBlocked || this.socket.destroyed) return;
+    this.sendBlocked = true;
+    this.socket.pause();
+    this.socket.once('drain', () => {
+      this.sendBlocked = false;
+      if (!this.readingPaused) this.socket.resume();
+    });
   }
 
   // ConnectionHandler: called by the Connection.
@@ -174,17 +217,18 @@ export class Peer implements ConnectionHandler {
     return this.socket.writableLength > this.options.sendHighWaterMark ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
-  private onEnd(): void {
+  socketEnded(): void {
     this.connection.terminate('connection closed without a close frame', Initiator.PEER);
     // A peer may send its close frame and FIN together: our close frame is still owed then,
     // and finishClose ends our side once it is sent.
     if (!this.connection.canSend) this.socket.end();
   }
 
-  private onSocketClose(): void {
+  socketClosed(): void {
     this.connection.terminate('connection lost', Initiator.PEER);
     this.heartbeatTimer?.cancel();
     this.closeTimer?.cancel();
+    this.owner.socketClosed?.(this);
   }
 
   /** The heartbeat: ping after `pingInterval` of silence, cut after `pingTimeout` without an answer. */

@@ -44,7 +44,8 @@ interface Session<T> {
   peer: Peer;
   facts: HandshakeFacts;
   data: T | undefined;
-  topics: Set<string>;
+  /** Created on the first subscribe: most connections never subscribe. */
+  topics: Set<string> | undefined;
 }
 
 interface PendingRequest {
@@ -71,6 +72,8 @@ export class Server<T = unknown> implements PeerOwner {
   private errStream: Writable | undefined;
   private stopping: Promise<void> | undefined;
   private socketsClosed: (() => void) | undefined;
+  /** The connection whose Disconnect was taken last: removed when the next event is taken. */
+  private retired: number | undefined;
 
   constructor(options: ServerOptions = {}) {
     this.options = options;
@@ -168,13 +171,13 @@ export class Server<T = unknown> implements PeerOwner {
     let members = this.topics.get(topic);
     if (!members) this.topics.set(topic, (members = new Set()));
     members.add(session);
-    session.topics.add(topic);
+    (session.topics ??= new Set()).add(topic);
     return true;
   }
 
   unsubscribe(connId: number, topic: string): boolean {
     const session = this.sessions.get(connId);
-    if (!session || !session.topics.delete(topic)) return false;
+    if (!session?.topics?.delete(topic)) return false;
     this.leave(session, topic);
     return true;
   }
@@ -197,7 +200,7 @@ export class Server<T = unknown> implements PeerOwner {
   /** Cuts TCP at once: Disconnect 1006. */
   drop(connId: number): boolean {
     const session = this.sessions.get(connId);
-    if (!session) return false;
+    if (!session || session.peer.ended) return false;
     session.peer.cut('dropped', Initiator.LOCAL);
     return true;
   }
@@ -257,7 +260,11 @@ export class Server<T = unknown> implements PeerOwner {
     const listening = server && this.ownsServer ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined;
     server?.closeIdleConnections();
     for (const id of [...this.requests.keys()]) this.reject(id, 503, 'server is stopping');
-    for (const session of this.sessions.values()) session.peer.close(code, reason, timeoutMs);
+    for (const { peer } of this.sessions.values()) {
+      // A peer's close that came before stop() owes its echo until the program polls the
+      // Disconnect (§5.5.1); the program is done polling now, so answer it at once.
+      if (!peer.close(code, reason, timeoutMs) && peer.connection.canSend) peer.finishClose();
+    }
     await this.whenSocketsClosed(timeoutMs);
     for (const socket of this.sockets) socket.destroy();
     await this.whenSocketsClosed(); // 'close' comes a tick after destroy: then every Disconnect is queued
@@ -302,7 +309,8 @@ export class Server<T = unknown> implements PeerOwner {
   private refusal(): Rejection | undefined {
     if (this.stopping) return { status: 503, reason: 'server is stopping' };
     const max = this.options.maxConnections;
-    if (max !== undefined && this.sessions.size + this.requests.size >= max) {
+    const live = this.sessions.size - (this.retired === undefined ? 0 : 1);
+    if (max !== undefined && live + this.requests.size >= max) {
       return { status: 503, reason: `connection limit of ${max} reached` };
     }
     return undefined;
@@ -350,12 +358,8 @@ export class Server<T = unknown> implements PeerOwner {
     (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
     socket.write(acceptResponse(key, facts.protocol));
     const peer = new Peer(connId, socket, 'server', this.connectionOptions, this);
-    this.sessions.set(connId, { peer, facts, data: undefined, topics: new Set() });
+    this.sessions.set(connId, { peer, facts, data: undefined, topics: undefined });
     this.sockets.add(socket);
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      if (this.sockets.size === 0) this.socketsClosed?.();
-    });
     this.queue.push({ type: Event.NewConnection, connId, ...facts });
     if (head.length > 0) peer.receive(head);
     if (this.stopping) peer.close(1001, '');
@@ -370,9 +374,9 @@ export class Server<T = unknown> implements PeerOwner {
   peerClosed(peer: Peer, info: CloseInfo): void {
     const session = this.sessions.get(peer.id);
     if (!session) return;
-    for (const topic of session.topics) this.leave(session, topic);
-    session.topics.clear();
-    if (info.initiator === Initiator.ERROR || info.initiator === Initiator.TIMEOUT || info.code === 1006) {
+    for (const topic of session.topics ?? []) this.leave(session, topic);
+    session.topics = undefined;
+    if (info.initiator === Initiator.ERROR || info.initiator === Initiator.TIMEOUT || (info.initiator === Initiator.PEER && info.code === 1006)) {
       this.log(`#${peer.id} ${address(session.facts)}: closed ${info.code} (${info.initiator}): ${info.reason}`);
     }
     this.queue.push({
@@ -385,12 +389,22 @@ export class Server<T = unknown> implements PeerOwner {
     });
   }
 
+  socketClosed(peer: Peer): void {
+    this.sockets.delete(peer.socket);
+    if (this.sockets.size === 0) this.socketsClosed?.();
+  }
+
   /**
-   * Called for every event leaving the queue. A drained connection may read again; a taken
-   * Disconnect retires the session, and only then is its close frame sent, so the program
-   * could still answer the messages that came before it.
+   * Called for every event leaving the queue. A drained connection may read again. A taken
+   * Disconnect sends the close frame still owed (the program could answer the messages before
+   * it until now); its session stays readable (getData, info) while the program handles it,
+   * and is retired when the next event is taken.
    */
   private taken(event: ServerEvent): void {
+    if (this.retired !== undefined) {
+      this.sessions.delete(this.retired);
+      this.retired = undefined;
+    }
     if (event.type === Event.Message) {
       const peer = this.sessions.get(event.connId)?.peer;
       if (!peer) return;
@@ -398,7 +412,7 @@ export class Server<T = unknown> implements PeerOwner {
       if (peer.queuedBytes <= this.connectionOptions.maxQueuedBytesPerConnection) peer.resumeReading();
     } else if (event.type === Event.Disconnect) {
       this.sessions.get(event.connId)?.peer.finishClose();
-      this.sessions.delete(event.connId);
+      this.retired = event.connId;
     }
   }
 
