@@ -8,13 +8,13 @@ export interface ConnectionOptions {
   maxMessageSize?: number;
   /** After sending a close frame, how long to wait for the peer's before cutting TCP (Disconnect 1006). @default 10 000 ms */
   closeTimeout?: number;
-  /** Send a ping after this long without hearing from the peer; 0 disables the heartbeat. @default 30 000 ms */
+  /** Send a ping after this long without hearing from the peer (time its reading is paused by `maxQueuedBytesPerConnection` does not count); 0 disables the heartbeat. @default 30 000 ms */
   pingInterval?: number;
   /** Drop a peer that has not answered a ping within this long (Disconnect 1006, reason "ping timeout"). @default 30 000 ms */
   pingTimeout?: number;
   /** `send` returns BACKPRESSURE once this many bytes wait in the connection's send buffer. @default 64 KiB */
   sendHighWaterMark?: number;
-  /** `send` refuses (DROPPED) messages while the send buffer holds this many bytes or more. @default 4 MiB */
+  /** `send` refuses (DROPPED) messages while the send buffer holds this many bytes or more. Pongs and close frames are never dropped: a peer whose pings push the buffer past this is not read until it drains. @default 4 MiB */
   maxBufferedBytes?: number;
   /** Instead of DROPPED, fail the connection with 1008 when `maxBufferedBytes` would be passed. @default false */
   closeOnBackpressureLimit?: boolean;
@@ -28,7 +28,7 @@ export interface ConnectionOptions {
 export interface ServerOptions extends ConnectionOptions {
   /** Largest request head (request line and headers) of a handshake; more gets HTTP 431. @default 16 KiB */
   maxHandshakeBytes?: number;
-  /** A TCP connection that has not completed its handshake by then is destroyed. @default 10 000 ms */
+  /** A TCP connection that has not completed its handshake by then is destroyed; a refused one is closed at most 1 s after its HTTP error. @default 10 000 ms */
   handshakeTimeout?: number;
   /** More simultaneous connections get HTTP 503. @default unlimited */
   maxConnections?: number;
