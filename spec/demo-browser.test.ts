@@ -1,0 +1,198 @@
+/**
+ * The demo end to end in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
+ * `demo/server.ts` runs as `npm start` would run it, two pages log in as alice and bob, and every
+ * workflow is used through the page. Saves screenshots to artifacts/ (git-ignored).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+
+interface DemoProcess {
+  child: ChildProcess;
+  url: string;
+  port: number;
+}
+
+/** Runs demo/server.ts and waits for its "ready http://HOST:PORT/" line. */
+async function startServer(port: number): Promise<DemoProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'demo/server.ts'], {
+    cwd: ROOT,
+    env: { ...process.env, HOST: '127.0.0.1', PORT: String(port) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ready line within 15 s:\n${output}`)), 15_000);
+    const read = (chunk: Buffer) => {
+      output += chunk.toString();
+      const ready = /^ready (http:\/\/\S+)$/m.exec(output);
+      if (!ready) return;
+      clearTimeout(timer);
+      resolve(ready[1]!);
+    };
+    child.stdout!.on('data', read);
+    child.stderr!.on('data', read);
+    child.once('exit', (code) => reject(new Error(`demo/server.ts exited (${code}) before ready:\n${output}`)));
+  });
+  return { child, url, port: Number(new URL(url).port) };
+}
+
+async function stopServer({ child }: DemoProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+/** Waits until the element with this data-testid shows text matching `pattern`. */
+async function shows(page: Page, testId: string, pattern: RegExp, timeout = 5000): Promise<string> {
+  const element = page.getByTestId(testId);
+  try {
+    await page.waitForFunction(
+      ([id, source, flags]) => new RegExp(source!, flags).test(document.querySelector(`[data-testid="${id}"]`)?.textContent ?? ''),
+      [testId, pattern.source, pattern.flags],
+      { timeout },
+    );
+  } catch {
+    assert.fail(`${testId} never showed ${pattern}; it shows "${await element.textContent()}"`);
+  }
+  return (await element.textContent()) ?? '';
+}
+
+async function number(page: Page, testId: string): Promise<number> {
+  return Number(await page.getByTestId(testId).textContent());
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('the demo in headless Chromium', { timeout: 60_000 }, () => {
+  let demo: DemoProcess;
+  let browser: Browser;
+  let alice: Page;
+  let bob: Page;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); .ci/run does`);
+    }
+    mkdirSync(ARTIFACTS, { recursive: true });
+    demo = await startServer(0);
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    const open = async () => {
+      const page = await (await browser.newContext({ viewport: { width: 820, height: 720 } })).newPage();
+      page.on('pageerror', (error) => pageErrors.push(error.message));
+      await page.goto(demo.url);
+      return page;
+    };
+    [alice, bob] = await Promise.all([open(), open()]);
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (demo) await stopServer(demo);
+  });
+
+  test('both log in; a taken name shows an error', async () => {
+    await shows(alice, 'status', /^connected — pick a name$/);
+    await alice.getByTestId('login-name').fill('alice');
+    await alice.getByTestId('login-submit').click();
+    await shows(alice, 'status', /^online as alice$/);
+
+    await bob.getByTestId('login-name').fill('alice');
+    await bob.getByTestId('login-submit').click();
+    await shows(bob, 'login-error', /name "alice" is taken/);
+    assert.ok(await bob.getByTestId('login-form').isVisible(), 'the login box stays');
+    await bob.getByTestId('login-name').fill('bob');
+    await bob.getByTestId('login-submit').click();
+    await shows(bob, 'status', /^online as bob$/);
+    await shows(bob, 'login-error', /^$/);
+    await shows(alice, 'users', /^alice \(you\), bob$/);
+  });
+
+  test('echo: the text comes back', async () => {
+    await alice.getByTestId('echo-text').fill('hello echo');
+    await alice.getByTestId('echo-send').click();
+    await shows(alice, 'echo-log', /echo: hello echo/);
+  });
+
+  test('routed: alice writes to bob, and only bob gets it', async () => {
+    await alice.getByTestId('tab-routed').click();
+    await alice.getByTestId('route-to').selectOption('bob');
+    await alice.getByTestId('route-text').fill('hi bob');
+    await alice.getByTestId('route-send').click();
+    await bob.getByTestId('tab-routed').click();
+    await shows(bob, 'route-log', /alice → you: hi bob/);
+    await shows(alice, 'route-log', /you → bob: hi bob/);
+  });
+
+  test('group: both join g1, alice publishes, both see it; after bob leaves, only alice does', async () => {
+    for (const page of [alice, bob]) {
+      await page.getByTestId('tab-group').click();
+      await page.getByTestId('group-name').fill('g1');
+      await page.getByTestId('group-join').click();
+      await shows(page, 'group-list', /^g1$/);
+    }
+    await alice.getByTestId('group-text').fill('hello group');
+    await alice.getByTestId('group-publish').click();
+    for (const page of [alice, bob]) await shows(page, 'group-log', /\[g1\] alice: hello group/);
+
+    await bob.getByTestId('group-leave').click();
+    await shows(bob, 'group-list', /^none$/);
+    await alice.getByTestId('group-text').fill('second');
+    await alice.getByTestId('group-publish').click();
+    await shows(alice, 'group-log', /\[g1\] alice: second/);
+    await sleep(200);
+    assert.doesNotMatch((await bob.getByTestId('group-log').textContent()) ?? '', /second/);
+  });
+
+  test('stream: bob subscribes, sees seq increase and the chart, then unsubscribes and it stops', async () => {
+    await bob.getByTestId('tab-stream').click();
+    await bob.getByTestId('stream-subscribe').click();
+    await shows(bob, 'stream-state', /^subscribed$/);
+    await shows(bob, 'stream-seq', /^\d+$/);
+    const first = await number(bob, 'stream-seq');
+    await bob.waitForFunction(() => Number(document.querySelector('[data-testid="stream-chart"]')!.getAttribute('data-points')) >= 30, null, { timeout: 5000 });
+    assert.ok((await number(bob, 'stream-seq')) >= first + 29, 'seq increases');
+    await shows(bob, 'stream-rate', /^(1\d|[2-9]\d)\/s$/);
+    const inked = await bob.getByTestId('stream-chart').evaluate((canvas: HTMLCanvasElement) => {
+      const pixels = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data;
+      let blue = 0;
+      for (let i = 0; i < pixels.length; i += 4) if (pixels[i + 2]! > 150 && pixels[i]! < 120) blue++;
+      return blue;
+    });
+    assert.ok(inked > 200, `the chart has its line (${inked} blue pixels)`);
+    assert.equal(await alice.getByTestId('stream-seq').textContent(), '—', 'alice did not subscribe');
+    await bob.screenshot({ path: `${ARTIFACTS}demo.png`, fullPage: true });
+
+    await bob.getByTestId('stream-unsubscribe').click();
+    await shows(bob, 'stream-state', /^not subscribed$/);
+    const last = await number(bob, 'stream-seq');
+    await sleep(500);
+    assert.equal(await number(bob, 'stream-seq'), last, 'no sample after unsubscribing');
+  });
+
+  test('after a server restart both pages reconnect, log in again and rejoin their groups', async () => {
+    await stopServer(demo);
+    for (const page of [alice, bob]) await shows(page, 'status', /^(disconnected — retrying in \d+ s|connecting…)$/);
+    demo = await startServer(demo.port);
+    await shows(alice, 'status', /^online as alice$/, 10_000);
+    await shows(bob, 'status', /^online as bob$/, 10_000);
+    await alice.getByTestId('group-text').fill('after restart');
+    await alice.getByTestId('group-publish').click();
+    await shows(alice, 'group-log', /\[g1\] alice: after restart/);
+    await alice.screenshot({ path: `${ARTIFACTS}demo-alice.png`, fullPage: true });
+    assert.deepEqual(pageErrors, []);
+  });
+});

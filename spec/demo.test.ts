@@ -1,0 +1,322 @@
+/**
+ * demo/: the four-workflow server (DemoApp behind a real Server on port 0) driven by clients
+ * nobody here wrote: the `ws` package and Python's `websockets`. Every message type, every
+ * error reason, the static files and the /ws-only endpoint.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { request } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import WebSocket from 'ws';
+import { startDemo, type RunningDemo } from '../demo/demo.js';
+
+type Message = Record<string, any>;
+
+/** A `ws` client that keeps every JSON message it gets, to be taken by type. */
+class Peer {
+  /** Every message received, in arrival order. */
+  readonly history: Message[] = [];
+  private readonly inbox: Message[] = [];
+  private wake: (() => void) | undefined;
+
+  private constructor(readonly socket: WebSocket) {
+    socket.on('message', (data, binary) => {
+      assert.equal(binary, false, 'the demo sends text only');
+      const message = JSON.parse(data.toString());
+      this.history.push(message);
+      this.inbox.push(message);
+      this.wake?.();
+    });
+  }
+
+  static async open(url: string): Promise<Peer> {
+    const socket = new WebSocket(url);
+    const peer = new Peer(socket);
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    return peer;
+  }
+
+  /** Logs in and takes the welcome and the first users list. */
+  static async login(url: string, name: string): Promise<Peer> {
+    const peer = await Peer.open(url);
+    peer.send({ type: 'login', name });
+    assert.deepEqual(await peer.take('welcome'), { type: 'welcome', name });
+    await peer.take('users');
+    return peer;
+  }
+
+  send(message: Message | string | Buffer): void {
+    this.socket.send(typeof message === 'object' && !Buffer.isBuffer(message) ? JSON.stringify(message) : message);
+  }
+
+  /** The first message of `type` (earlier ones of other types stay), waiting up to 2 s. */
+  async take(type: string, timeoutMs = 2000): Promise<Message> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const index = this.inbox.findIndex((m) => m.type === type);
+      if (index >= 0) return this.inbox.splice(index, 1)[0]!;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no "${type}" message within ${timeoutMs} ms; got ${JSON.stringify(this.inbox)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+  }
+
+  /** Sends a request and expects exactly this error. */
+  async refused(message: Message | string | Buffer, reason: string | RegExp, requestType?: string): Promise<void> {
+    this.send(message);
+    const error = await this.take('error');
+    if (typeof reason === 'string') assert.equal(error.reason, reason);
+    else assert.match(error.reason, reason);
+    assert.equal(error.request, requestType);
+  }
+
+  /** Asserts no message of `type` arrives for `ms`. */
+  async none(type: string, ms: number): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    assert.equal(this.inbox.filter((m) => m.type === type).length, 0, `unexpected ${type}: ${JSON.stringify(this.inbox)}`);
+  }
+
+  get open(): boolean {
+    return this.socket.readyState === WebSocket.OPEN;
+  }
+
+  close(): Promise<void> {
+    this.socket.close();
+    return new Promise((resolve) => this.socket.once('close', () => resolve()));
+  }
+}
+
+let demo: RunningDemo;
+let base: string;
+let url: string;
+const peers: Peer[] = [];
+
+async function login(name: string): Promise<Peer> {
+  const peer = await Peer.login(url, name);
+  peers.push(peer);
+  return peer;
+}
+
+before(async () => {
+  demo = await startDemo({ port: 0 });
+  base = `http://127.0.0.1:${demo.port}`;
+  url = `ws://127.0.0.1:${demo.port}/ws`;
+});
+
+after(async () => {
+  await Promise.all(peers.filter((p) => p.open).map((p) => p.close()));
+  await demo.stop();
+});
+
+describe('login', () => {
+  test('welcome, then the users list goes to every logged-in user', async () => {
+    const ann = await login('ann');
+    const ben = await login('ben');
+    assert.deepEqual((await ann.take('users')).names, ['ann', 'ben']);
+    await ben.close();
+    assert.deepEqual((await ann.take('users')).names, ['ann']);
+  });
+
+  test('a request before login is refused and the connection stays open', async () => {
+    const peer = await Peer.open(url);
+    peers.push(peer);
+    for (const type of ['echo', 'route', 'join', 'leave', 'publish', 'subscribe', 'unsubscribe']) {
+      await peer.refused({ type, text: 'x', to: 'x', group: 'x' }, 'log in first', type);
+    }
+    peer.send({ type: 'login', name: 'late' });
+    assert.equal((await peer.take('welcome')).name, 'late');
+  });
+
+  test('a taken name is refused; the name comes free when its user leaves', async () => {
+    const first = await Peer.login(url, 'cleo');
+    const second = await Peer.open(url);
+    peers.push(second);
+    await second.refused({ type: 'login', name: 'cleo' }, 'name "cleo" is taken', 'login');
+    await first.close();
+    second.send({ type: 'login', name: 'cleo' });
+    assert.equal((await second.take('welcome')).name, 'cleo');
+    await second.refused({ type: 'login', name: 'other' }, 'already logged in as "cleo"', 'login');
+  });
+
+  test('invalid names are refused', async () => {
+    const peer = await Peer.open(url);
+    peers.push(peer);
+    for (const name of ['', 'x'.repeat(33), ' pad', 'pad ', 'tab\there', 42, null, undefined]) {
+      await peer.refused({ type: 'login', name }, /^invalid "name": 1–32 characters/, 'login');
+    }
+    peer.send({ type: 'login', name: '🦊'.repeat(32) });
+    assert.equal((await peer.take('welcome')).name, '🦊'.repeat(32), 'length counts code points');
+  });
+});
+
+describe('malformed input keeps the connection open', () => {
+  test('each refusal has its reason', async () => {
+    const peer = await login('mal');
+    await peer.refused('{not json', 'malformed JSON');
+    await peer.refused('[1,2]', 'expected an object with a string "type"');
+    await peer.refused('"echo"', 'expected an object with a string "type"');
+    await peer.refused({ type: 7 }, 'expected an object with a string "type"');
+    await peer.refused({ type: 'dance' }, 'unknown type "dance"', 'dance');
+    await peer.refused({ type: 'toString' }, 'unknown type "toString"', 'toString');
+    await peer.refused(Buffer.from('{"type":"echo","text":"hi"}'), 'binary messages are not supported');
+    peer.send({ type: 'echo', text: 'still here' });
+    assert.equal((await peer.take('echo')).text, 'still here');
+    assert.ok(peer.open);
+  });
+});
+
+describe('echo', () => {
+  test('the text comes back; empty and over-long texts are refused', async () => {
+    const peer = await login('echo-user');
+    const text = `héllo ${'z'.repeat(990)}`;
+    peer.send({ type: 'echo', text, extra: 'ignored' });
+    assert.deepEqual(await peer.take('echo'), { type: 'echo', text });
+    await peer.refused({ type: 'echo', text: '' }, 'invalid "text": 1–1000 characters', 'echo');
+    await peer.refused({ type: 'echo', text: 'x'.repeat(1001) }, 'invalid "text": 1–1000 characters', 'echo');
+    await peer.refused({ type: 'echo' }, 'invalid "text": 1–1000 characters', 'echo');
+  });
+});
+
+describe('routed', () => {
+  test('reaches the named user with the sender; unknown and departed recipients are refused', async () => {
+    const dan = await login('dan');
+    const eve = await login('eve');
+    dan.send({ type: 'route', to: 'eve', text: 'psst' });
+    assert.deepEqual(await eve.take('routed'), { type: 'routed', from: 'dan', text: 'psst' });
+    await dan.none('routed', 100);
+    await dan.refused({ type: 'route', to: 'nobody', text: 'hi' }, 'unknown recipient "nobody"', 'route');
+    await eve.close();
+    await dan.take('users');
+    await dan.refused({ type: 'route', to: 'eve', text: 'hi' }, 'unknown recipient "eve"', 'route');
+    await dan.refused({ type: 'route', to: 5, text: 'hi' }, /^invalid "to"/, 'route');
+  });
+});
+
+describe('group', () => {
+  test('members get what anyone in the group publishes; leaving stops it', async () => {
+    const fay = await login('fay');
+    const gus = await login('gus');
+    const hal = await login('hal');
+    for (const peer of [fay, gus]) {
+      peer.send({ type: 'join', group: 'g1' });
+      assert.deepEqual(await peer.take('joined'), { type: 'joined', group: 'g1' });
+    }
+    fay.send({ type: 'publish', group: 'g1', text: 'hello group' });
+    const expected = { type: 'group', group: 'g1', from: 'fay', text: 'hello group' };
+    assert.deepEqual(await fay.take('group'), expected);
+    assert.deepEqual(await gus.take('group'), expected);
+    await hal.none('group', 100);
+
+    gus.send({ type: 'leave', group: 'g1' });
+    assert.deepEqual(await gus.take('left'), { type: 'left', group: 'g1' });
+    fay.send({ type: 'publish', group: 'g1', text: 'again' });
+    assert.equal((await fay.take('group')).text, 'again');
+    await gus.none('group', 100);
+  });
+
+  test('publishing to a group one is not in, and bad group names, are refused', async () => {
+    const ivy = await login('ivy');
+    await ivy.refused({ type: 'publish', group: 'g2', text: 'hi' }, 'not in group "g2"', 'publish');
+    await ivy.refused({ type: 'join', group: 'g'.repeat(33) }, /^invalid "group": 1–32 characters/, 'join');
+    await ivy.refused({ type: 'leave', group: '' }, /^invalid "group"/, 'leave');
+    await ivy.refused({ type: 'publish', group: 'g2', text: '' }, /^invalid "text"/, 'publish');
+  });
+
+  test('one publish reaches every member', async () => {
+    const members = await Promise.all(['m1', 'm2', 'm3'].map(login));
+    for (const peer of members) {
+      peer.send({ type: 'join', group: 'many' });
+      await peer.take('joined');
+    }
+    members[0]!.send({ type: 'publish', group: 'many', text: 'all of you' });
+    for (const peer of members) assert.equal((await peer.take('group')).text, 'all of you');
+  });
+});
+
+describe('stream', () => {
+  test('subscribers get samples at 10 Hz or more with seq increasing; unsubscribe stops them', async () => {
+    const jo = await login('jo');
+    const kim = await login('kim');
+    jo.send({ type: 'subscribe' });
+    assert.deepEqual(await jo.take('subscribed'), { type: 'subscribed' });
+    const samples: Message[] = [];
+    while (samples.length < 11) samples.push(await jo.take('stream'));
+    for (const sample of samples) {
+      assert.deepEqual(Object.keys(sample), ['type', 'seq', 't', 'value']);
+      assert.equal(typeof sample.value, 'number');
+    }
+    for (let i = 1; i < samples.length; i++) assert.ok(samples[i]!.seq > samples[i - 1]!.seq, 'seq increases');
+    const periodMs = (samples.at(-1)!.t - samples[0]!.t) / (samples.length - 1);
+    assert.ok(periodMs <= 100, `one sample every ${periodMs} ms`);
+    await kim.none('stream', 50);
+
+    jo.send({ type: 'unsubscribe' });
+    const ack = await jo.take('unsubscribed');
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const sinceAck = jo.history.slice(jo.history.indexOf(ack) + 1);
+    assert.deepEqual(sinceAck.filter((m) => m.type === 'stream'), [], 'no sample after the unsubscribe');
+  });
+});
+
+describe('endpoints', () => {
+  test('the page and its files are served with their content types', async () => {
+    for (const [path, type, text] of [
+      ['/', 'text/html; charset=utf-8', '<title>'],
+      ['/index.html', 'text/html; charset=utf-8', 'data-testid="status"'],
+      ['/app.js', 'text/javascript; charset=utf-8', 'import'],
+      ['/style.css', 'text/css; charset=utf-8', ':root'],
+    ] as const) {
+      const res = await fetch(base + path);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.headers.get('content-type'), type, path);
+      assert.ok((await res.text()).includes(text), path);
+    }
+  });
+
+  test('nothing outside demo/public/ is reachable; other methods get 405', async () => {
+    for (const path of ['/../package.json', '/..%2fpackage.json', '/%2e%2e/%2e%2e/package.json', '/..%5c..%5cpackage.json', '/%00', '/%zz', '/.hidden', '/nope.js', '/public/index.html']) {
+      assert.equal((await raw('GET', path)).status, 404, path);
+    }
+    const post = await raw('POST', '/');
+    assert.equal(post.status, 405);
+    assert.equal(post.allow, 'GET, HEAD');
+    assert.equal((await raw('HEAD', '/app.js')).status, 200);
+    assert.equal((await raw('GET', '/ws')).status, 426);
+  });
+
+  test('a WebSocket handshake on any path but /ws is refused with 404', async () => {
+    const socket = new WebSocket(`ws://127.0.0.1:${demo.port}/chat`);
+    const status = await new Promise<number>((resolve, reject) => {
+      socket.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+      socket.once('open', () => reject(new Error('opened')));
+    });
+    assert.equal(status, 404);
+  });
+});
+
+describe('a Python websockets client', () => {
+  test('speaks the documented protocol', async () => {
+    const script = fileURLToPath(new URL('./peers/python-demo-client.py', import.meta.url));
+    const { stdout } = await promisify(execFile)('/usr/bin/python3', [script, url], { timeout: 10_000 });
+    assert.equal(stdout.trim(), 'ok');
+  });
+});
+
+/** A request the way a hostile client would write it: the path exactly as given. */
+function raw(method: string, path: string): Promise<{ status: number; allow: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: demo.port, method, path }, (res) => {
+      res.resume();
+      resolve({ status: res.statusCode ?? 0, allow: res.headers.allow });
+    });
+    req.once('error', reject).end();
+  });
+}
