@@ -1,0 +1,594 @@
+// Benchmark orchestrator: `npm run bench` (= node --import tsx bench/run.ts).
+//
+// Runs wspoll (bench/server.ts), ws (bench/ws-server.ts) and a raw node:net echo
+// (bench/net-server.ts) over the same scenarios, interleaved: for each round, for each scenario,
+// for each target (order rotated per round) a fresh server process pinned to core 0, the load
+// from this process pinned to core 1 (latency: both on core 0). Prints medians, ratios to ws and
+// pass/fail against the issue's goals; writes artifacts/bench.json.
+//
+// Options: --rounds N (default 3) · --quick (1 round, short windows: a smoke run)
+//          --only a,b (scenario names) · --targets a,b (wspoll,ws,raw) · --broadcast-window W
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import * as load from './load.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..');
+const PIN_ENV = 'WSPOLL_BENCH_PINNED';
+
+// ---- options --------------------------------------------------------------------------------
+const argv = process.argv.slice(2);
+function opt(name: string): string | undefined {
+  const i = argv.indexOf(name);
+  if (i < 0) return undefined;
+  const v = argv[i + 1];
+  if (v === undefined || v.startsWith('--')) die(`${name} needs a value`);
+  return v;
+}
+function die(msg: string): never {
+  console.error(`bench: ${msg}`);
+  process.exit(2);
+}
+const known = new Set(['--rounds', '--quick', '--only', '--targets', '--broadcast-window', '--wait-quiet', '--help']);
+for (const a of argv) if (a.startsWith('--') && !known.has(a)) die(`unknown option ${a} (try --help)`);
+if (argv.includes('--help')) {
+  console.log(
+    'usage: npm run bench -- [--rounds N] [--quick] [--only scenario,...] [--targets wspoll,ws,raw]\n' +
+      '                        [--broadcast-window W] [--wait-quiet SECONDS]',
+  );
+  process.exit(0);
+}
+const quick = argv.includes('--quick');
+const rounds = Number(opt('--rounds') ?? (quick ? 1 : 3));
+if (!Number.isInteger(rounds) || rounds < 1) die('--rounds must be a positive integer');
+const bcastWindow = Number(opt('--broadcast-window') ?? 16);
+const waitQuietS = Number(opt('--wait-quiet') ?? 0);
+if (!(waitQuietS >= 0)) die('--wait-quiet must be a number of seconds');
+
+// ---- pinning: re-exec this script under `taskset -c 1` -------------------------------------
+const cpus = os.cpus().length; // all CPUs, whatever this process's affinity
+const haveTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
+const canPin = haveTaskset && cpus >= 2;
+if (!process.env[PIN_ENV]) {
+  if (canPin) {
+    const r = spawnSync(
+      'taskset',
+      ['-c', '1', process.execPath, '--expose-gc', ...process.execArgv, process.argv[1]!, ...argv],
+      { stdio: 'inherit', env: { ...process.env, [PIN_ENV]: '1' } },
+    );
+    process.exit(r.status ?? 1);
+  }
+  console.warn(`bench: ${haveTaskset ? `only ${cpus} CPU(s)` : 'taskset not found'}; running UNPINNED`);
+  process.env[PIN_ENV] = 'none';
+}
+const pinned = process.env[PIN_ENV] === '1';
+const gc = (globalThis as { gc?: () => void }).gc ?? ((): void => {});
+
+function setOwnCore(core: number): void {
+  if (pinned) spawnSync('taskset', ['-a', '-p', '-c', String(core), String(process.pid)], { stdio: 'ignore' });
+}
+
+// ---- targets (server processes) ------------------------------------------------------------
+const TARGETS = {
+  wspoll: 'server.ts',
+  ws: 'ws-server.ts',
+  raw: 'net-server.ts',
+} as const;
+type Target = keyof typeof TARGETS;
+const ALL_TARGETS = Object.keys(TARGETS) as Target[];
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+class ServerProc {
+  port = 0;
+  private tail: string[] = [];
+  private waiters: { prefix: string; resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
+  exited = false;
+  private readonly exitP: Promise<void>;
+
+  private constructor(
+    readonly target: Target,
+    private readonly child: ChildProcess,
+  ) {
+    createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));
+    createInterface({ input: child.stderr! }).on('line', (line) => {
+      this.tail.push(line);
+      if (this.tail.length > 20) this.tail.shift();
+    });
+    this.exitP = new Promise((resolve) =>
+      child.on('exit', (code, signal) => {
+        this.exited = true;
+        const why = new Error(`${target} server exited (${signal ?? code}):\n  ${this.tail.join('\n  ')}`);
+        for (const w of this.waiters.splice(0)) w.reject(why);
+        resolve();
+      }),
+    );
+  }
+
+  static async start(target: Target, mode: string, flags: string[] = []): Promise<ServerProc> {
+    const port = await freePort();
+    const script = path.join(HERE, TARGETS[target]);
+    const nodeArgs = ['--expose-gc', ...flags, '--import', 'tsx', script, String(port), mode];
+    const [cmd, args] = pinned
+      ? ['taskset', ['-c', '0', process.execPath, ...nodeArgs]]
+      : [process.execPath, nodeArgs];
+    const child = spawn(cmd, args as string[], {
+      cwd: ROOT,
+      env: { ...process.env, PORT: String(port), BENCH_MODE: mode },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const srv = new ServerProc(target, child);
+    let line: string;
+    try {
+      line = await srv.waitLine('ready', 20000);
+    } catch (e) {
+      await srv.stop();
+      throw e;
+    }
+    const n = Number(line.split(/\s+/)[1]);
+    srv.port = Number.isInteger(n) && n > 0 ? n : port;
+    return srv;
+  }
+
+  private onLine(line: string): void {
+    const i = this.waiters.findIndex((w) => line.startsWith(w.prefix));
+    if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(line);
+  }
+
+  waitLine(prefix: string, timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new Error(`${this.target}: no '${prefix}' line within ${timeoutMs} ms\n  ${this.tail.join('\n  ')}`));
+      }, timeoutMs);
+      const waiter = {
+        prefix,
+        resolve: (l: string) => {
+          clearTimeout(t);
+          resolve(l);
+        },
+        reject: (e: Error) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      };
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** The server's own RSS after a gc: SIGUSR2 → `rss <bytes>`. */
+  async rss(): Promise<number> {
+    const p = this.waitLine('rss ', 10000);
+    this.child.kill('SIGUSR2');
+    return Number((await p).split(/\s+/)[1]);
+  }
+
+  /** utime + stime of the server process, in seconds (Linux /proc). */
+  cpuSeconds(): number {
+    try {
+      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+    } catch {
+      return NaN;
+    }
+  }
+
+  /** Busy CPU time of the whole machine, in seconds (Linux /proc/stat). */
+  static systemCpuSeconds(): number {
+    try {
+      const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+      const [user, nice, system, , , irq, softirq, steal] = f as [number, number, number, number, number, number, number, number];
+      return (user + nice + system + irq + softirq + steal) / CLK_TCK;
+    } catch {
+      return NaN;
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (!this.exited) this.child.kill('SIGKILL');
+    await this.exitP;
+  }
+}
+
+// ---- scenarios -----------------------------------------------------------------------------
+// idle connections for the memory scenario; both processes hold one descriptor per connection
+const fdLimit = Number(spawnSync('sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).stdout.trim()) || 1024;
+const memConns = Math.min(quick ? 1000 : 5000, fdLimit - 300);
+if (memConns < (quick ? 1000 : 5000)) console.warn(`bench: ulimit -n is ${fdLimit}: memory scenario uses ${memConns} connections`);
+
+const W: load.Window = quick ? { warmMs: 200, durationMs: 800 } : { warmMs: 500, durationMs: 2000 };
+
+interface Scenario {
+  name: string;
+  title: string;
+  mode: 'echo' | 'broadcast';
+  unit: string;
+  higherIsBetter: boolean;
+  goal: number; // wspoll/ws must be >= goal (higherIsBetter) or <= goal
+  /** raw must beat both for the figure to be about the servers, not the generator */
+  ceiling: 'must' | 'info' | 'none';
+  sameCore?: boolean;
+  /** extra node flags for the server processes of this scenario */
+  serverFlags?: string[];
+  run(srv: ServerProc): Promise<load.Result>;
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'echo',
+    title: 'echo, 100 conns, 32 B',
+    mode: 'echo',
+    unit: 'msgs/s',
+    higherIsBetter: true,
+    goal: 1.15,
+    ceiling: 'must',
+    run: (s) => load.echo(s.port, { ...W, conns: 100, size: 32, depth: 1 }),
+  },
+  {
+    name: 'pipeline',
+    title: 'pipeline, 100 conns, 512 B, 16 in flight',
+    mode: 'echo',
+    unit: 'msgs/s',
+    higherIsBetter: true,
+    goal: 10,
+    ceiling: 'must',
+    run: (s) => load.echo(s.port, { ...W, conns: 100, size: 512, depth: 16 }),
+  },
+  {
+    name: 'large',
+    title: 'echo, 10 conns, 64 KiB',
+    mode: 'echo',
+    unit: 'msgs/s',
+    higherIsBetter: true,
+    goal: 3,
+    ceiling: 'must',
+    run: (s) => load.echo(s.port, { ...W, conns: 10, size: 65536, depth: 1 }),
+  },
+  {
+    name: 'handshakes',
+    title: 'handshakes (open, 101, close), 50 at a time',
+    mode: 'echo',
+    unit: 'hs/s',
+    higherIsBetter: true,
+    goal: 1.5,
+    ceiling: 'info',
+    run: (s) => load.handshakes(s.port, { ...W, concurrency: 50 }),
+  },
+  {
+    name: 'memory',
+    title: `idle memory per connection (${memConns} conns)`,
+    mode: 'echo',
+    unit: 'KiB/conn',
+    higherIsBetter: false,
+    goal: 0.9,
+    ceiling: 'none',
+    // A fixed 1 MiB young generation: otherwise V8 grows its semi-spaces while thousands of connections
+    // open (allocation burst), and gc() does not give that back: 2–4 KiB/conn of noise that is
+    // no connection's state.
+    serverFlags: ['--max-semi-space-size=1'],
+    run: (s) => load.memory(s.port, { warm: 100, conns: memConns }, () => s.rss()),
+  },
+  {
+    name: 'broadcast',
+    title: `broadcast 64 B to 1000 conns, ${bcastWindow} in flight`,
+    mode: 'broadcast',
+    unit: 'deliv/s',
+    higherIsBetter: true,
+    goal: 1.3,
+    ceiling: 'info',
+    run: (s) => load.broadcast(s.port, { ...W, conns: 1000, size: 64, window: bcastWindow }),
+  },
+  {
+    name: 'latency',
+    title: 'p99.9 RTT, 1 conn, 32 B, same core',
+    mode: 'echo',
+    unit: 'µs p99.9',
+    higherIsBetter: false,
+    goal: 0.7,
+    ceiling: 'none',
+    sameCore: true,
+    run: (s) => load.latency(s.port, quick ? { size: 32, warmMs: 300, count: 3000 } : { size: 32, warmMs: 1000, count: 20000 }),
+  },
+];
+
+const only = opt('--only')?.split(',');
+if (only) for (const n of only) if (!SCENARIOS.some((s) => s.name === n)) die(`unknown scenario ${n}`);
+const scenarios = only ? SCENARIOS.filter((s) => only.includes(s.name)) : SCENARIOS;
+const targetsOpt = opt('--targets')?.split(',') as Target[] | undefined;
+if (targetsOpt) for (const t of targetsOpt) if (!ALL_TARGETS.includes(t)) die(`unknown target ${t}`);
+const targets = targetsOpt ?? ALL_TARGETS;
+
+// ---- run ------------------------------------------------------------------------------------
+interface Sample {
+  round: number;
+  value: number;
+  extra?: Record<string, number | string>;
+  error?: string;
+}
+const samples: Record<string, Record<string, Sample[]>> = {};
+/** `${target}/${mode}` that failed to start: not retried. */
+const unavailable: Record<string, string> = {};
+
+function fmt(v: number, unit: string): string {
+  if (!Number.isFinite(v)) return '—';
+  if (unit.startsWith('µs') || unit.startsWith('KiB')) return v.toFixed(v < 10 ? 2 : 1);
+  if (v >= 1e6) return `${(v / 1e6).toFixed(2)}M`;
+  if (v >= 1e4) return `${(v / 1e3).toFixed(1)}k`;
+  return v.toFixed(0);
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        t = setTimeout(() => reject(new Error(`${what}: timed out after ${ms / 1000} s`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+/** With --wait-quiet: before a measurement, wait (bounded) until other processes use < 10 % of a core. */
+async function waitQuiet(): Promise<void> {
+  const deadline = Date.now() + waitQuietS * 1000;
+  let warned = false;
+  while (Date.now() < deadline) {
+    const a = ServerProc.systemCpuSeconds();
+    const u = process.cpuUsage();
+    await sleep(300);
+    const d = process.cpuUsage(u);
+    const own = (d.user + d.system) / 1e6;
+    const other = (ServerProc.systemCpuSeconds() - a - own) / 0.3;
+    if (!(other > 0.1)) return;
+    if (!warned) process.stdout.write(`  (waiting for a quiet machine: others use ${Math.round(other * 100)}% of a core)\n`);
+    warned = true;
+  }
+}
+
+async function measureOne(sc: Scenario, target: Target, round: number): Promise<Sample> {
+  if (waitQuietS > 0) await waitQuiet();
+  let srv: ServerProc | undefined;
+  try {
+    srv = await ServerProc.start(target, sc.mode, sc.serverFlags);
+  } catch (e) {
+    unavailable[`${target}/${sc.mode}`] = (e as Error).message;
+    return { round, value: NaN, error: (e as Error).message };
+  }
+  const s = srv;
+  load.probe.serverCpuSeconds = () => s.cpuSeconds();
+  load.probe.systemCpuSeconds = ServerProc.systemCpuSeconds;
+  if (sc.sameCore) setOwnCore(0);
+  try {
+    const r = await withTimeout(sc.run(srv), 60000, `${sc.name}/${target}`);
+    await sleep(20);
+    let error: string | undefined;
+    if (srv.exited) error = `server died during the run`;
+    else if (r.extra?.['lostConnections']) error = `${r.extra['lostConnections']} connection(s) lost during the run`;
+    return { round, value: r.value, ...(r.extra ? { extra: r.extra } : {}), ...(error ? { error } : {}) };
+  } catch (e) {
+    return { round, value: NaN, error: `${(e as Error).message}${srv.exited ? ' (server died)' : ''}` };
+  } finally {
+    if (sc.sameCore) setOwnCore(1);
+    load.destroyAll();
+    delete load.probe.serverCpuSeconds;
+    delete load.probe.systemCpuSeconds;
+    await srv.stop();
+    gc();
+    await sleep(100);
+  }
+}
+
+/** A measurement disturbed by other processes (> 15 % of a core) is taken again, a few times per run. */
+let retriesLeft = 10;
+const t0 = Date.now();
+console.log(
+  `wspoll bench: node ${process.version}, ${cpus} CPUs (${os.cpus()[0]?.model ?? '?'}), ` +
+    `${pinned ? 'servers on core 0, load on core 1 (latency: both on core 0)' : 'UNPINNED'}, ` +
+    `${rounds} round(s), window ${W.durationMs} ms after ${W.warmMs} ms warm-up`,
+);
+for (let round = 1; round <= rounds; round++) {
+  for (const sc of scenarios) {
+    const order = ALL_TARGETS.map((_, i) => ALL_TARGETS[(i + round - 1) % ALL_TARGETS.length]!).filter((t) =>
+      targets.includes(t),
+    );
+    for (const target of order) {
+      if (unavailable[`${target}/${sc.mode}`]) continue;
+      let smp = await measureOne(sc, target, round);
+      const noisy = Number(smp.extra?.['otherCpu'] ?? 0);
+      if (noisy > 15 && retriesLeft > 0) {
+        retriesLeft--;
+        console.log(`  r${round} ${sc.name.padEnd(10)} ${target.padEnd(6)} (other processes took ${noisy}% of a core: measuring again)`);
+        smp = await measureOne(sc, target, round);
+      }
+      ((samples[sc.name] ??= {})[target] ??= []).push(smp);
+      const cpu =
+        smp.extra?.['loadCpu'] !== undefined
+          ? `  cpu: load ${smp.extra['loadCpu']}% server ${smp.extra['serverCpu'] ?? '?'}% other ${smp.extra['otherCpu'] ?? '?'}%`
+          : '';
+      const lat =
+        sc.name === 'latency' && smp.extra ? `  (p50 ${smp.extra['p50']} p99 ${smp.extra['p99']} max ${smp.extra['max']})` : '';
+      const err = smp.error ? `  ERROR ${smp.error.split('\n')[0]}` : '';
+      console.log(
+        `  r${round} ${sc.name.padEnd(10)} ${target.padEnd(6)} ${fmt(smp.value, sc.unit).padStart(8)} ${sc.unit}${lat}${cpu}${err}`,
+      );
+      if (unavailable[`${target}/${sc.mode}`]) console.log(`  (${target} ${sc.mode} server does not start: skipped from now on)`);
+    }
+  }
+}
+const seconds = (Date.now() - t0) / 1000;
+
+// ---- report ---------------------------------------------------------------------------------
+function median(xs: number[]): number {
+  const v = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  if (v.length === 0) return NaN;
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+}
+const medOf = (sc: string, t: Target, key?: string): number =>
+  median((samples[sc]?.[t] ?? []).filter((s) => !s.error).map((s) => (key ? Number(s.extra?.[key]) : s.value)));
+
+interface Row {
+  scenario: string;
+  title: string;
+  unit: string;
+  median: Partial<Record<Target, number>>;
+  wspollVsWs: number;
+  rawVsWs: number;
+  goal: string;
+  pass: boolean | null;
+  generator: string;
+  cpu: Partial<Record<Target, { load: number; server: number; other: number }>>;
+  percentiles?: Partial<Record<Target, { p50: number; p99: number; p999: number }>>;
+}
+const rows: Row[] = [];
+for (const sc of scenarios) {
+  const med: Partial<Record<Target, number>> = {};
+  const cpu: Row['cpu'] = {};
+  for (const t of targets) {
+    med[t] = medOf(sc.name, t);
+    if (sc.ceiling !== 'none')
+      cpu[t] = { load: medOf(sc.name, t, 'loadCpu'), server: medOf(sc.name, t, 'serverCpu'), other: medOf(sc.name, t, 'otherCpu') };
+  }
+  const ws = med.ws ?? NaN;
+  const r = (med.wspoll ?? NaN) / ws;
+  const pass = Number.isFinite(r) ? (sc.higherIsBetter ? r >= sc.goal : r <= sc.goal) : null;
+  let generator = '';
+  if (sc.ceiling !== 'none') {
+    const others = [med.ws, med.wspoll].filter((v): v is number => v !== undefined && Number.isFinite(v));
+    const raw = med.raw ?? NaN;
+    if (!Number.isFinite(raw) || others.length === 0) generator = 'n/a';
+    else {
+      const best = Math.max(...others);
+      generator = raw >= best * 1.1 ? 'ok' : raw > best ? 'tight' : sc.ceiling === 'must' ? 'BOTTLENECK' : 'raw<server';
+    }
+  }
+  const row: Row = {
+    scenario: sc.name,
+    title: sc.title,
+    unit: sc.unit,
+    median: med,
+    wspollVsWs: r,
+    rawVsWs: (med.raw ?? NaN) / ws,
+    goal: `${sc.higherIsBetter ? '≥' : '≤'} ${sc.goal}×`,
+    pass,
+    generator,
+    cpu,
+  };
+  if (sc.name === 'latency') {
+    row.percentiles = {};
+    for (const t of targets)
+      row.percentiles[t] = { p50: medOf(sc.name, t, 'p50'), p99: medOf(sc.name, t, 'p99'), p999: medOf(sc.name, t, 'p999') };
+  }
+  rows.push(row);
+}
+
+const ratio = (x: number): string => (Number.isFinite(x) ? `${x.toFixed(2)}×` : '—');
+const header = ['scenario', 'unit', 'wspoll', 'ws', 'raw', 'wspoll/ws', 'goal', 'result', 'raw/ws', 'generator'];
+const table = rows.map((r) => [
+  r.scenario,
+  r.unit,
+  fmt(r.median.wspoll ?? NaN, r.unit),
+  fmt(r.median.ws ?? NaN, r.unit),
+  fmt(r.median.raw ?? NaN, r.unit),
+  ratio(r.wspollVsWs),
+  r.goal,
+  r.pass === null ? 'n/a' : r.pass ? 'PASS' : 'FAIL',
+  ratio(r.rawVsWs),
+  r.generator,
+]);
+const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i]!.length)));
+const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+console.log(`\nmedians of ${rounds} round(s), ${seconds.toFixed(0)} s`);
+console.log(line(header));
+console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+for (const row of table) console.log(line(row));
+
+const lat = rows.find((r) => r.scenario === 'latency');
+if (lat?.percentiles) {
+  console.log('\nlatency, same core (µs)   p50      p99    p99.9');
+  for (const t of targets) {
+    const p = lat.percentiles[t];
+    if (p) console.log(`  ${t.padEnd(22)} ${fmt(p.p50, 'µs').padStart(6)} ${fmt(p.p99, 'µs').padStart(8)} ${fmt(p.p999, 'µs').padStart(8)}`);
+  }
+}
+const cpuRows = rows.filter((r) => Object.keys(r.cpu).length > 0);
+if (cpuRows.length) {
+  console.log('\nCPU during the window, % of one core: load generator / server / anything else on the machine');
+  let busy = 0;
+  for (const r of cpuRows) {
+    const cells = targets.map((t) => {
+      const c = r.cpu[t];
+      if (!c) return '';
+      if (c.other > busy) busy = c.other;
+      const n = (x: number): string => (Number.isFinite(x) ? String(x) : '—');
+      return `${t} ${n(c.load)}/${n(c.server)}/${n(c.other)}`;
+    });
+    console.log(`  ${r.scenario.padEnd(11)} ${cells.map((c) => c.padEnd(19)).join(' ')}`);
+  }
+  if (busy > 15)
+    console.log(`WARNING: up to ${busy}% of a core went to other processes during the windows: the machine was not quiet, figures are unreliable.`);
+}
+for (const [t, why] of Object.entries(unavailable)) console.log(`\n${t} was not measured: ${why.split('\n').slice(0, 8).join('\n  ')}`);
+const errors = Object.entries(samples).flatMap(([sc, byT]) =>
+  Object.entries(byT).flatMap(([t, xs]) => xs.filter((x) => x.error).map((x) => `${sc}/${t} round ${x.round}: ${x.error!.split('\n')[0]}`)),
+);
+if (errors.length) console.log(`\nerrors:\n  ${errors.join('\n  ')}`);
+const bottlenecked = rows.filter((r) => r.generator === 'BOTTLENECK' || r.generator === 'tight');
+for (const r of bottlenecked) {
+  const serverBound = targets
+    .filter((t) => t !== 'raw' && r.cpu[t])
+    .map((t) => `${t} server ${r.cpu[t]!.server}% / load ${r.cpu[t]!.load}%`)
+    .join(', ');
+  console.log(
+    `\nWARNING: in ${r.scenario}, the raw node:net echo is ${r.generator === 'tight' ? 'less than 10 % above' : 'not above'} the best server:` +
+      ` the generator is close to its limit (CPU: ${serverBound}). A server at ~100 % is still the bottleneck of its own figure.`,
+  );
+}
+
+const out = path.join(ROOT, 'artifacts', 'bench.json');
+mkdirSync(path.dirname(out), { recursive: true });
+writeFileSync(
+  out,
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      node: process.version,
+      cpus,
+      cpuModel: os.cpus()[0]?.model,
+      pinned,
+      rounds,
+      quick,
+      window: W,
+      broadcastWindow: bcastWindow,
+      seconds,
+      unavailable,
+      rows,
+      samples,
+    },
+    null,
+    2,
+  ) + '\n',
+);
+console.log(`\nwrote ${path.relative(process.cwd(), out)}`);
+process.exit(0);

@@ -1,0 +1,43 @@
+// The wspoll benchmark server.
+//   node --expose-gc --import tsx bench/server.ts PORT MODE   (or PORT / BENCH_MODE env)
+// Listens on 127.0.0.1, prints `ready <port>` once listening, answers SIGUSR2 with `rss <bytes>`
+// (after a gc when run with --expose-gc).
+//   echo:      every message back to its sender with its type (string → text, Buffer → binary);
+//   broadcast: every message to all connections, sender included, through server.broadcast()
+//              (the frame is encoded once).
+// Default limits, except maxMessageSize, large enough for the 64 KiB scenario.
+// The loop is the low-latency one: await next(), then drain what is already queued with poll().
+import { Server, Event } from '../lib/index.js';
+
+const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
+const mode = process.argv[3] ?? process.env.BENCH_MODE ?? 'echo';
+if (mode !== 'echo' && mode !== 'broadcast') {
+  console.error(`unknown mode ${mode}`);
+  process.exit(2);
+}
+
+const server = new Server({ maxMessageSize: 1 << 20 });
+await server.start('127.0.0.1', port);
+
+process.on('SIGUSR2', () => {
+  (globalThis as { gc?: () => void }).gc?.();
+  console.log(`rss ${process.memoryUsage().rss}`);
+});
+
+console.log(`ready ${server.port}`);
+
+type Ev = NonNullable<ReturnType<typeof server.poll>>;
+
+const handle =
+  mode === 'echo'
+    ? (ev: Ev): void => {
+        if (ev.type === Event.Message) server.send(ev.connId, ev.message);
+      }
+    : (ev: Ev): void => {
+        if (ev.type === Event.Message) server.broadcast(ev.message);
+      };
+
+for (;;) {
+  handle(await server.next());
+  for (let ev; (ev = server.poll()); ) handle(ev);
+}
