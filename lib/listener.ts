@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { Server as TlsServer } from 'node:tls';
 import type { Clock, Timer } from './clock.js';
 import type { HandshakeFacts } from './events.js';
-import { checkUpgradeRequest, type Rejection, rejectionResponse, selectProtocol } from './handshake.js';
+import { checkUpgradeRequest, type Rejection, rejectionResponse, selectProtocol, type UpgradeRequest } from './handshake.js';
 
 /** A request that passed every check and waits to be answered with 101. */
 export interface Candidate {
@@ -37,8 +37,15 @@ const REFUSAL_LINGER_MS = 1000;
 
 const NO_QUERY: Record<string, string> = Object.freeze({});
 
-/** Headers by which a plain request shows it meant to be a WebSocket handshake. */
+/** Headers by which a request shows it means to be a WebSocket handshake, complete or not. */
 const WEBSOCKET_HINTS = ['upgrade', 'sec-websocket-key', 'sec-websocket-version'];
+
+export function isHandshakeAttempt(headers: UpgradeRequest['headers']): boolean {
+  return WEBSOCKET_HINTS.some((name) => headers[name] !== undefined);
+}
+
+/** A socket as the listener sees it: a stream with the peer's address. */
+type PeerSocket = Duplex & Pick<Socket, 'remoteAddress' | 'remotePort'>;
 
 /** Routes an http(s) server's upgrades to the host, refuses bad ones, and times out slow handshakes. */
 export class Listener {
@@ -53,8 +60,8 @@ export class Listener {
     // Over TLS the socket that reaches 'upgrade' is the one 'secureConnection' announces.
     const connectionEvent = server instanceof TlsServer ? 'secureConnection' : 'connection';
     this.handlers = [
-      ['upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.onUpgrade(req, socket, head)],
-      [connectionEvent, (socket: Socket) => this.onConnection(socket)],
+      ['upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.upgrade(req, socket, head)],
+      [connectionEvent, (socket: Socket) => this.arm(socket)],
     ];
     if (options.owned) {
       this.handlers.push(
@@ -87,8 +94,10 @@ export class Listener {
     this.timers.delete(socket);
   }
 
-  private onConnection(socket: Socket): void {
+  /** Starts the handshake clock of a socket of ours (never of an attached server's). */
+  arm(socket: PeerSocket): void {
     if (!this.options.owned) return;
+    this.settle(socket);
     const timer = this.options.clock.setTimeout(() => {
       this.timers.delete(socket);
       if (socket.destroyed) return; // closed on its own meanwhile
@@ -98,13 +107,14 @@ export class Listener {
     this.timers.set(socket, timer);
   }
 
-  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  /** Screens a handshake request; passes it to the host or refuses it. */
+  upgrade(req: UpgradeRequest & { url?: string | undefined }, socket: PeerSocket, head: Buffer): void {
     socket.on('error', ignore); // a reset before we answer must not crash the process
-    const who = address(req.socket);
+    const who = address(socket);
     const checked = checkUpgradeRequest(req);
     if ('status' in checked) return this.refuse(socket, checked, who);
     const { origins, protocols } = this.options;
-    const origin = req.headers.origin;
+    const origin = header(req.headers, 'origin');
     if (origins && (origin === undefined || !origins.includes(origin))) {
       return this.refuse(socket, { status: 403, reason: `origin ${origin ?? '(none)'} is not allowed` }, who);
     }
@@ -116,19 +126,19 @@ export class Listener {
       head,
       key: checked.key,
       facts: {
-        remoteAddress: req.socket.remoteAddress ?? '',
-        remotePort: req.socket.remotePort ?? 0,
+        remoteAddress: socket.remoteAddress ?? '',
+        remotePort: socket.remotePort ?? 0,
         path: url.pathname,
         query: url.search ? Object.fromEntries(url.searchParams) : NO_QUERY,
         headers: req.headers,
-        protocol: selectProtocol(req.headers['sec-websocket-protocol'], protocols),
+        protocol: selectProtocol(header(req.headers, 'sec-websocket-protocol'), protocols),
       },
     });
   }
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     this.settle(req.socket);
-    if (WEBSOCKET_HINTS.some((name) => req.headers[name] !== undefined)) {
+    if (isHandshakeAttempt(req.headers)) {
       // A handshake missing a piece (e.g. no "Connection: Upgrade"): say which (DESIGN §5).
       const checked = checkUpgradeRequest(req);
       const rejection = 'status' in checked ? checked : { status: 400, reason: 'Connection header must include "Upgrade"' };
@@ -177,3 +187,8 @@ export function address(socket: { remoteAddress?: string | undefined; remotePort
 }
 
 function ignore(): void {}
+
+function header(headers: UpgradeRequest['headers'], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(', ') : value;
+}

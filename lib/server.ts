@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
 import type { Duplex, Writable } from 'node:stream';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import type { Timer } from './clock.js';
@@ -10,6 +11,7 @@ import type { HandshakeFacts, ServerEvent } from './events.js';
 import { encodeFrame } from './frame.js';
 import { acceptResponse, type Rejection } from './handshake.js';
 import { address, type Candidate, Listener } from './listener.js';
+import { NetFront } from './net-front.js';
 import { type ResolvedConnectionOptions, resolveConnectionOptions, type ServerOptions } from './options.js';
 import { type EncodedFrame, Peer, type PeerOwner } from './peer.js';
 
@@ -66,8 +68,11 @@ export class Server<T = unknown> implements PeerOwner {
   private readonly topics = new Map<string, Set<Session<T>>>();
   private readonly sockets = new Set<Duplex>();
   private lastId = 0;
+  /** The program's own server (attach), or our internal one for plain HTTP (start). */
   private httpServer: HttpServer | undefined;
-  private ownsServer = false;
+  /** The listening socket server, when started with start(). */
+  private netServer: NetServer | undefined;
+  private front: NetFront | undefined;
   private listener: Listener | undefined;
   private errStream: Writable | undefined;
   private stopping: Promise<void> | undefined;
@@ -83,7 +88,7 @@ export class Server<T = unknown> implements PeerOwner {
 
   /** The port listened on (after `start`). */
   get port(): number {
-    const addr = this.httpServer?.address();
+    const addr = (this.netServer ?? this.httpServer)?.address();
     return addr && typeof addr === 'object' ? addr.port : 0;
   }
 
@@ -99,9 +104,17 @@ export class Server<T = unknown> implements PeerOwner {
     if (this.httpServer) throw new Error('server already started');
     const options: StartOptions = typeof hostOrOptions === 'string' ? { host: hostOrOptions, port, ...(errStream ? { errStream } : {}) } : hostOrOptions;
     const handshakeTimeout = this.options.handshakeTimeout ?? Defaults.handshakeTimeout;
-    const httpOptions = { maxHeaderSize: this.options.maxHandshakeBytes ?? Defaults.maxHandshakeBytes, noDelay: true };
-    const server = options.tls ? createHttpsServer({ ...options.tls, ...httpOptions, handshakeTimeout }) : createHttpServer(httpOptions);
-    this.use(server, true, options.errStream);
+    const maxHeaderSize = this.options.maxHandshakeBytes ?? Defaults.maxHandshakeBytes;
+    const server = options.tls ? createTlsServer({ ...options.tls, handshakeTimeout }) : createNetServer({ noDelay: true });
+    server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+      // A peer hanging up mid-handshake (e.g. distrusting our certificate) is not a failure of ours.
+      if (err.code !== 'ECONNRESET') this.log(`${address(socket)}: TLS handshake failed: ${err.code ?? err.message}`);
+      socket.destroy(); // node leaves it open after a TLS handshake timeout
+    });
+    const plainHttp = createHttpServer({ maxHeaderSize });
+    this.use(plainHttp, true, options.errStream);
+    this.netServer = server;
+    this.front = new NetFront(server, this.listener!, plainHttp, maxHeaderSize);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, options.host, () => {
@@ -256,9 +269,8 @@ export class Server<T = unknown> implements PeerOwner {
   }
 
   private async shutDown({ code = 1001, reason = '', timeoutMs = this.connectionOptions.closeTimeout }: StopOptions): Promise<void> {
-    const server = this.httpServer;
-    const listening = server && this.ownsServer ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined;
-    server?.closeIdleConnections();
+    const server = this.netServer;
+    const listening = server ? new Promise<void>((resolve) => server.close(() => resolve())) : undefined;
     for (const id of [...this.requests.keys()]) this.reject(id, 503, 'server is stopping');
     for (const { peer } of this.sessions.values()) {
       // A peer's close that came before stop() owes its echo until the program polls the
@@ -268,6 +280,7 @@ export class Server<T = unknown> implements PeerOwner {
     await this.whenSocketsClosed(timeoutMs);
     for (const socket of this.sockets) socket.destroy();
     await this.whenSocketsClosed(); // 'close' comes a tick after destroy: then every Disconnect is queued
+    this.front?.closePlainConnections();
     this.listener?.detach();
     await listening;
   }
@@ -285,7 +298,6 @@ export class Server<T = unknown> implements PeerOwner {
 
   private use(server: HttpServer, owned: boolean, errStream: Writable | undefined): void {
     this.httpServer = server;
-    this.ownsServer = owned;
     this.errStream = errStream;
     const { clock } = this.connectionOptions;
     this.listener = new Listener(

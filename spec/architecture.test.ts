@@ -12,9 +12,9 @@ const LIB = fileURLToPath(new URL('../lib/', import.meta.url));
 const PACKAGE = fileURLToPath(new URL('../package.json', import.meta.url));
 
 /** The pure core (DESIGN §6, below the line). */
-const CORE = ['connection', 'frame', 'handshake', 'constants', 'errors', 'utf8'];
+const CORE = ['connection', 'frame', 'handshake', 'request-head', 'constants', 'errors', 'utf8'];
 /** The I/O layer the core must not reach. */
-const IO = ['server', 'client', 'peer', 'listener', 'event-queue', 'options', 'clock', 'events', 'index'];
+const IO = ['server', 'client', 'peer', 'listener', 'net-front', 'event-queue', 'options', 'clock', 'events', 'index'];
 
 /**
  * Every module of lib/ and its layer: a module may import only from lower layers. A new file
@@ -27,6 +27,7 @@ const LAYER: Record<string, number> = {
   'mask-pool': 1, // random mask keys: node:crypto only
   frame: 2,
   handshake: 2,
+  'request-head': 2,
   connection: 3,
   // ---- I/O layer ----
   clock: 4,
@@ -35,9 +36,10 @@ const LAYER: Record<string, number> = {
   'event-queue': 5,
   peer: 6,
   listener: 6,
-  server: 7,
-  client: 7,
-  index: 8,
+  'net-front': 7,
+  server: 8,
+  client: 8,
+  index: 9,
 };
 
 /** Node built-ins that mean I/O, timers or process state: not for the core. */

@@ -1,0 +1,46 @@
+/**
+ * A strict parser of an HTTP/1.x request head (RFC 9112 §2–§5), for the standalone listener:
+ * a handshake is one request head and nothing else of HTTP is needed.
+ */
+
+export interface RequestHead {
+  method: string;
+  /** The request-target, e.g. "/chat?room=1". */
+  url: string;
+  /** e.g. "1.1" */
+  httpVersion: string;
+  /** Lower-case names; repeated fields joined with ", " (RFC 9110 §5.3). */
+  headers: Record<string, string>;
+}
+
+/** Offset just past the blank line ending the head in buf[0, end), or -1 if it has not all arrived. */
+export function headEnd(buf: Buffer): number {
+  const at = buf.indexOf('\r\n\r\n', 0, 'latin1');
+  return at < 0 ? -1 : at + 4;
+}
+
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/(\d)\.(\d)$/;
+/** Field values: visible characters, spaces and tabs, obs-text; no control characters (RFC 9110 §5.5). */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Parses buf[0, end) (ending with CRLF CRLF); a string says what is malformed. */
+export function parseRequestHead(buf: Buffer, end: number): RequestHead | string {
+  const lines = buf.toString('latin1', 0, end - 4).split('\r\n');
+  const requestLine = REQUEST_LINE.exec(lines[0] ?? '');
+  if (!requestLine) return 'malformed request line';
+  const headers: Record<string, string> = {};
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(':');
+    // No colon, whitespace before it, or a folded line (obsolete, RFC 9112 §5.2): refused.
+    if (colon <= 0) return 'malformed header line';
+    const name = line.slice(0, colon);
+    if (!TOKEN.test(name)) return 'malformed header name';
+    const value = line.slice(colon + 1).trim();
+    if (!FIELD_VALUE.test(value)) return `invalid characters in header ${name}`;
+    const key = name.toLowerCase();
+    headers[key] = Object.hasOwn(headers, key) ? `${headers[key]}, ${value}` : value;
+  }
+  return { method: requestLine[1]!, url: requestLine[2]!, httpVersion: `${requestLine[3]}.${requestLine[4]}`, headers };
+}
