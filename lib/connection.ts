@@ -47,6 +47,9 @@ export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
 /** Reassembly buffers up to this size are kept for the next message instead of reallocated. */
 const REUSE_LIMIT = 64 * 1024;
 const EMPTY = Buffer.alloc(0);
+/** Scratch space shared by all connections: headers are decoded, and masks applied, one at a time. */
+const decoded = new FrameHeader();
+const maskBytes = new Uint8Array(4);
 
 /**
  * One WebSocket connection without I/O: bytes in through `receiveData`, messages and bytes
@@ -60,7 +63,12 @@ export class Connection {
   private readonly maskKey: (() => Uint8Array) | undefined;
   private readonly handler: ConnectionHandler;
 
-  private readonly header = new FrameHeader();
+  /** The current frame's header fields (a shared FrameHeader only decodes them). */
+  private fin = false;
+  private opcode = 0;
+  private masked = false;
+  private maskWord = 0;
+  private payloadLength = 0;
   /** Bytes of a header split across reads. */
   private stash: Buffer | null = null;
   private inFrame = false;
@@ -189,46 +197,63 @@ export class Connection {
     let pos = 0;
     while (pos < end && this.state !== ReadyState.CLOSED) {
       if (!this.inFrame) {
-        const size = readHeader(data, pos, end, this.maxMessageSize - this.messageBytes, this.header);
+        const size = readHeader(data, pos, end, this.maxMessageSize - this.messageBytes, decoded);
         if (size === 0) {
           this.stash = Buffer.from(data.subarray(pos));
           return;
         }
         pos += size;
+        this.takeHeader();
         this.startFrame();
         continue;
       }
       const n = Math.min(end - pos, this.frameRemaining);
-      if (isControl(this.header.opcode)) this.controlPayload(data, pos, n);
+      if (isControl(this.opcode)) this.controlPayload(data, pos, n);
       else this.dataPayload(data, pos, n);
       pos += n;
     }
   }
 
+  /** Copies the decoded header into this connection: it stays per connection only as a few numbers. */
+  private takeHeader(): void {
+    this.fin = decoded.fin;
+    this.opcode = decoded.opcode;
+    this.masked = decoded.masked;
+    this.payloadLength = decoded.payloadLength;
+    const m = decoded.mask;
+    this.maskWord = ((m[0]! << 24) | (m[1]! << 16) | (m[2]! << 8) | m[3]!) >>> 0;
+  }
+
   private startFrame(): void {
-    const h = this.header;
     // §5.1: clients MUST mask every frame, servers MUST NOT.
-    if (h.masked !== (this.role === 'server')) {
+    if (this.masked !== (this.role === 'server')) {
       throw new ProtocolError(1002, this.role === 'server' ? 'client frame not masked' : 'server frame masked');
     }
-    if (h.opcode === Opcode.CONT) {
+    if (this.opcode === Opcode.CONT) {
       if (this.messageOpcode === 0) throw new ProtocolError(1002, 'continuation frame without a message to continue');
-    } else if (!isControl(h.opcode)) {
+    } else if (!isControl(this.opcode)) {
       if (this.messageOpcode !== 0) throw new ProtocolError(1002, 'new message before the previous one ended');
-      this.messageOpcode = h.opcode;
+      this.messageOpcode = this.opcode;
     }
-    if (!isControl(h.opcode)) this.messageBytes += h.payloadLength;
+    if (!isControl(this.opcode)) this.messageBytes += this.payloadLength;
     this.inFrame = true;
-    this.frameRemaining = h.payloadLength;
+    this.frameRemaining = this.payloadLength;
     this.frameDone = 0;
-    if (h.payloadLength === 0) {
-      if (isControl(h.opcode)) this.controlPayload(EMPTY, 0, 0);
+    if (this.payloadLength === 0) {
+      if (isControl(this.opcode)) this.controlPayload(EMPTY, 0, 0);
       else this.dataPayload(EMPTY, 0, 0);
     }
   }
 
   private unmask(data: Buffer, pos: number, n: number): void {
-    if (this.header.masked) applyMask(data, pos, pos + n, this.header.mask, this.frameDone);
+    if (this.masked) {
+      const word = this.maskWord;
+      maskBytes[0] = word >>> 24;
+      maskBytes[1] = (word >>> 16) & 0xff;
+      maskBytes[2] = (word >>> 8) & 0xff;
+      maskBytes[3] = word & 0xff;
+      applyMask(data, pos, pos + n, maskBytes, this.frameDone);
+    }
     this.frameDone += n;
     this.frameRemaining -= n;
     if (this.frameRemaining === 0) this.inFrame = false;
@@ -241,7 +266,7 @@ export class Connection {
     if (whole) payload = data.subarray(pos, pos + n);
     else {
       if (this.controlBuffer === null) {
-        this.controlBuffer = Buffer.allocUnsafe(this.header.payloadLength);
+        this.controlBuffer = Buffer.allocUnsafe(this.payloadLength);
         this.controlLength = 0;
       }
       data.copy(this.controlBuffer, this.controlLength, pos, pos + n);
@@ -250,7 +275,7 @@ export class Connection {
       payload = this.controlBuffer;
       this.controlBuffer = null;
     }
-    this.control(this.header.opcode, payload);
+    this.control(this.opcode, payload);
   }
 
   private control(opcode: number, payload: Buffer): void {
@@ -284,21 +309,24 @@ export class Connection {
   }
 
   private dataPayload(data: Buffer, pos: number, n: number): void {
-    const h = this.header;
     const text = this.messageOpcode === Opcode.TEXT;
     // Fast path: a whole unfragmented message inside this read, delivered without copying.
-    if (h.fin && h.opcode !== Opcode.CONT && n === this.frameRemaining && this.frameDone === 0) {
+    if (this.fin && this.opcode !== Opcode.CONT && n === this.frameRemaining && this.frameDone === 0) {
       this.unmask(data, pos, n);
       this.messageOpcode = 0;
       this.messageBytes = 0;
       if (text) {
-        const view = data.subarray(pos, pos + n);
-        if (!isUtf8(view)) throw new ProtocolError(1007, 'text message is not valid UTF-8');
-        this.handler.message(view.toString('utf8'), false);
+        if (!isAscii(data, pos, pos + n) && !isUtf8(data.subarray(pos, pos + n))) {
+          throw new ProtocolError(1007, 'text message is not valid UTF-8');
+        }
+        this.handler.message(data.toString('utf8', pos, pos + n), false);
+      } else if (n * 2 >= data.length) {
+        this.handler.message(data.subarray(pos, pos + n), true);
       } else {
         // A small message is copied so it does not pin the whole read buffer.
-        const view = data.subarray(pos, pos + n);
-        this.handler.message(n * 2 >= data.length ? view : Buffer.from(view), true);
+        const copy = Buffer.allocUnsafe(n);
+        data.copy(copy, 0, pos, pos + n);
+        this.handler.message(copy, true);
       }
       return;
     }
@@ -306,7 +334,7 @@ export class Connection {
     // §8.1: fail as soon as the text cannot be valid UTF-8, even mid-frame.
     if (text && !this.utf8.write(data, pos, pos + n)) throw new ProtocolError(1007, 'text message is not valid UTF-8');
     this.append(data, pos, n);
-    if (this.inFrame || !h.fin) return;
+    if (this.inFrame || !this.fin) return;
     const buffer = this.messageBuffer ?? EMPTY;
     const length = this.messageLength;
     this.messageOpcode = 0;
@@ -337,6 +365,15 @@ export class Connection {
     data.copy(buffer, this.messageLength, pos, pos + n);
     this.messageLength = needed;
   }
+}
+
+/** Short texts are checked here: cheaper than making a view for isUtf8. */
+const ASCII_SCAN_LIMIT = 256;
+
+function isAscii(data: Buffer, start: number, end: number): boolean {
+  if (end - start > ASCII_SCAN_LIMIT) return false;
+  for (let i = start; i < end; i++) if (data[i]! >= 0x80) return false;
+  return true;
 }
 
 function byteLength(data: string | Uint8Array): number {

@@ -71,6 +71,18 @@ const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /** Below this many bytes a plain byte loop beats creating a word view. */
 const WORD_LOOP_MIN = 32;
 
+/** One Int32Array over the last buffer seen: the frames of one read share it (no view per frame). */
+let viewedBuffer: ArrayBufferLike | undefined;
+let viewedWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+
+function wordView(buffer: ArrayBufferLike): Int32Array {
+  if (buffer !== viewedBuffer) {
+    viewedBuffer = buffer;
+    viewedWords = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+  }
+  return viewedWords;
+}
+
 /**
  * XORs data[start, end) in place with `mask`, starting at mask byte `phase` (so a payload can
  * be unmasked piece by piece as it arrives). Works four bytes at a time once aligned.
@@ -89,8 +101,9 @@ export function applyMask(data: Uint8Array, start: number, end: number, mask: Ui
     const b2 = mask[(p + 2) & 3]!;
     const b3 = mask[(p + 3) & 3]!;
     const word = littleEndian ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24) : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3;
-    const view = new Int32Array(data.buffer, data.byteOffset + i, words);
-    for (let w = 0; w < words; w++) view[w]! ^= word;
+    const view = wordView(data.buffer);
+    const first = (data.byteOffset + i) >>> 2;
+    for (let w = first, last = first + words; w < last; w++) view[w]! ^= word;
     i += words << 2;
   }
   for (; i < end; i++) {
@@ -99,44 +112,69 @@ export function applyMask(data: Uint8Array, start: number, end: number, mask: Ui
   }
 }
 
-function headerSize(length: number, masked: boolean): number {
+/** Bytes of the header of a frame with a payload of `length`. */
+export function headerSize(length: number, masked: boolean): number {
   return (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + (masked ? 4 : 0);
 }
 
-function writeHeader(out: Uint8Array, opcode: number, fin: boolean, length: number, mask: Uint8Array | undefined): number {
-  out[0] = (fin ? 0x80 : 0) | opcode;
+function writeHeader(out: Uint8Array, at: number, opcode: number, fin: boolean, length: number, mask: Uint8Array | undefined): number {
+  out[at] = (fin ? 0x80 : 0) | opcode;
   const maskBit = mask ? 0x80 : 0;
   let pos: number;
   if (length < 126) {
-    out[1] = maskBit | length;
-    pos = 2;
+    out[at + 1] = maskBit | length;
+    pos = at + 2;
   } else if (length < 0x10000) {
-    out[1] = maskBit | 126;
-    out[2] = length >>> 8;
-    out[3] = length & 0xff;
-    pos = 4;
+    out[at + 1] = maskBit | 126;
+    out[at + 2] = length >>> 8;
+    out[at + 3] = length & 0xff;
+    pos = at + 4;
   } else {
-    out[1] = maskBit | 127;
+    out[at + 1] = maskBit | 127;
     const high = Math.floor(length / 0x1_0000_0000);
-    out[2] = high >>> 24;
-    out[3] = (high >>> 16) & 0xff;
-    out[4] = (high >>> 8) & 0xff;
-    out[5] = high & 0xff;
-    out[6] = length >>> 24;
-    out[7] = (length >>> 16) & 0xff;
-    out[8] = (length >>> 8) & 0xff;
-    out[9] = length & 0xff;
-    pos = 10;
+    out[at + 2] = high >>> 24;
+    out[at + 3] = (high >>> 16) & 0xff;
+    out[at + 4] = (high >>> 8) & 0xff;
+    out[at + 5] = high & 0xff;
+    out[at + 6] = length >>> 24;
+    out[at + 7] = (length >>> 16) & 0xff;
+    out[at + 8] = (length >>> 8) & 0xff;
+    out[at + 9] = length & 0xff;
+    pos = at + 10;
   }
   if (mask) {
-    out.set(mask.subarray(0, 4), pos);
+    out[pos] = mask[0]!;
+    out[pos + 1] = mask[1]!;
+    out[pos + 2] = mask[2]!;
+    out[pos + 3] = mask[3]!;
     pos += 4;
   }
   return pos;
 }
 
+/**
+ * Writes a whole frame into out[at, …): header, then the payload (UTF-8 for a string, whose
+ * byte length the caller measured), masked in place with `mask` (client role, §5.3). Returns
+ * the offset after it. The caller's data is never touched.
+ */
+export function writeFrame(
+  out: Buffer,
+  at: number,
+  opcode: number,
+  payload: string | Uint8Array,
+  length: number,
+  mask: Uint8Array | undefined,
+  fin = true,
+): number {
+  const start = writeHeader(out, at, opcode, fin, length, mask);
+  if (typeof payload === 'string') out.write(payload, start, length, 'utf8');
+  else out.set(payload, start);
+  if (mask) applyMask(out, start, start + length, mask, 0);
+  return start + length;
+}
+
 /** Payloads at least this large are written after their header instead of copied behind it. */
-const COPY_LIMIT = 16 * 1024;
+export const COPY_LIMIT = 16 * 1024;
 
 /**
  * Encodes one frame. Returns one buffer (header and payload together) or, for a large unmasked
@@ -149,25 +187,14 @@ export function encodeFrame(
   fin = true,
   mask?: Uint8Array,
 ): Buffer | [Buffer, Uint8Array] {
-  if (typeof payload === 'string') {
-    const length = Buffer.byteLength(payload);
-    const frame = Buffer.allocUnsafe(headerSize(length, mask !== undefined) + length);
-    const at = writeHeader(frame, opcode, fin, length, mask);
-    frame.write(payload, at, length, 'utf8');
-    if (mask) applyMask(frame, at, at + length, mask, 0);
-    return frame;
-  }
-  const length = payload.length;
-  const size = headerSize(length, mask !== undefined);
-  if (!mask && length >= COPY_LIMIT) {
-    const header = Buffer.allocUnsafe(size);
-    writeHeader(header, opcode, fin, length, undefined);
+  const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+  if (!mask && typeof payload !== 'string' && length >= COPY_LIMIT) {
+    const header = Buffer.allocUnsafe(headerSize(length, false));
+    writeHeader(header, 0, opcode, fin, length, undefined);
     return [header, payload];
   }
-  const frame = Buffer.allocUnsafe(size + length);
-  const at = writeHeader(frame, opcode, fin, length, mask);
-  frame.set(payload, at);
-  if (mask) applyMask(frame, at, at + length, mask, 0);
+  const frame = Buffer.allocUnsafe(headerSize(length, mask !== undefined) + length);
+  writeFrame(frame, 0, opcode, payload, length, mask, fin);
   return frame;
 }
 

@@ -1,8 +1,8 @@
 import type { Duplex } from 'node:stream';
 import type { Timer } from './clock.js';
-import { Initiator, SendStatus } from './constants.js';
+import { Initiator, Opcode, SendStatus } from './constants.js';
 import { type CloseInfo, Connection, type ConnectionHandler, ReadyState, type Role } from './connection.js';
-import { encodeFrame } from './frame.js';
+import { COPY_LIMIT, encodeFrame, headerSize, writeFrame } from './frame.js';
 import type { ResolvedConnectionOptions } from './options.js';
 
 /** What a Peer reports to the Server or Client that owns it. */
@@ -16,6 +16,9 @@ export interface PeerOwner {
 
 /** The socket's Peer, so one set of listener functions serves every socket (no closures per connection). */
 const kPeer = Symbol('wspoll.peer');
+
+/** The output buffer of a tick is sized like the last tick's output, up to this. */
+const MAX_TICK_BUFFER = 64 * 1024;
 type PeerSocket = Duplex & { [kPeer]: Peer };
 
 function onSocketData(this: PeerSocket, chunk: Buffer): void {
@@ -45,7 +48,18 @@ export class Peer implements ConnectionHandler {
   private readingPaused = false;
   /** Reading stopped because pongs and close frames we owe this peer pile up unread (see receive). */
   private sendBlocked = false;
-  private corked = false;
+  /**
+   * This tick's output, handed to the socket in one write at its end (flush): frames are
+   * encoded straight into `out` from `outStart`; `pieces` holds what is already sealed, in order.
+   */
+  private out: Buffer | null = null;
+  private outStart = 0;
+  private outEnd = 0;
+  private pieces: Uint8Array[] | null = null;
+  private pendingBytes = 0;
+  private flushScheduled = false;
+  /** How much the last tick wrote: the size of the next tick's buffer. */
+  private lastTickBytes = 0;
   private lastHeard: number;
   private heartbeatTimer: Timer | undefined;
   private pingOutstanding = false;
@@ -59,7 +73,7 @@ export class Peer implements ConnectionHandler {
     role: Role,
     private readonly options: ResolvedConnectionOptions,
     private readonly owner: PeerOwner,
-    maskKey?: () => Uint8Array,
+    private readonly maskKey?: () => Uint8Array,
   ) {
     this.connection = new Connection({ role, maxMessageSize: options.maxMessageSize, ...(maskKey ? { maskKey } : {}) }, this);
     this.lastHeard = options.clock.now();
@@ -73,7 +87,7 @@ export class Peer implements ConnectionHandler {
 
   /** Bytes waiting in this connection's send buffer. */
   get bufferedAmount(): number {
-    return this.socket.writableLength;
+    return this.socket.writableLength + this.pendingBytes;
   }
 
   /** Closed, with nothing more to send. */
@@ -88,19 +102,33 @@ export class Peer implements ConnectionHandler {
   receive(chunk: Buffer): void {
     this.lastHeard = this.options.clock.now();
     this.pingOutstanding = false;
-    const buffered = this.socket.writableLength;
+    const buffered = this.bufferedAmount;
     this.connection.receiveData(chunk);
     // Control frames are never dropped, so a peer that pings but never reads would grow our send
     // buffer without bound: once what it made us write passes maxBufferedBytes, stop reading it
     // until the buffer drains. (A silent peer is then dropped by the heartbeat.)
-    const grown = this.socket.writableLength;
+    const grown = this.bufferedAmount;
     if (grown > buffered && grown > this.options.maxBufferedBytes) this.blockReading();
   }
 
+  /**
+   * Sends a message. Encodes the frame straight into this tick's output buffer (the hot path:
+   * no buffer per frame); Connection.send is the same for users of the bare core.
+   */
   send(data: string | Uint8Array, binary: boolean): SendStatus {
     if (!this.connection.canSend) return SendStatus.CLOSED;
     if (!this.admit()) return SendStatus.DROPPED;
-    this.connection.send(data, binary);
+    const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
+    const mask = this.maskKey?.();
+    if (!mask && typeof data !== 'string' && data.length >= COPY_LIMIT) {
+      this.writeEncoded(encodeFrame(opcode, data));
+    } else {
+      const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+      const size = headerSize(length, mask !== undefined) + length;
+      const out = this.reserve(size);
+      this.outEnd = writeFrame(out, this.outEnd, opcode, data, length, mask);
+      this.pendingBytes += size;
+    }
     return this.status();
   }
 
@@ -108,11 +136,15 @@ export class Peer implements ConnectionHandler {
   sendEncoded(frame: EncodedFrame): SendStatus {
     if (!this.connection.canSend) return SendStatus.CLOSED;
     if (!this.admit()) return SendStatus.DROPPED;
+    this.writeEncoded(frame);
+    return this.status();
+  }
+
+  private writeEncoded(frame: EncodedFrame): void {
     if (Array.isArray(frame)) {
       this.write(frame[0]);
       this.write(frame[1]);
     } else this.write(frame);
-    return this.status();
   }
 
   ping(payload?: string | Uint8Array): boolean {
@@ -158,12 +190,16 @@ export class Peer implements ConnectionHandler {
 
   write(bytes: Uint8Array): void {
     if (this.socket.destroyed || this.socket.writableEnded) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(uncork, this);
+    this.pendingBytes += bytes.length;
+    if (bytes.length < COPY_LIMIT) {
+      const out = this.reserve(bytes.length);
+      out.set(bytes, this.outEnd);
+      this.outEnd += bytes.length;
+    } else {
+      this.seal();
+      (this.pieces ??= []).push(bytes);
+      this.schedule();
     }
-    this.socket.write(bytes);
   }
 
   message(data: string | Buffer, binary: boolean): void {
@@ -194,34 +230,82 @@ export class Peer implements ConnectionHandler {
     if (this.socket.destroyed) return;
     if (this.connection.role === 'server' || !this.closedCleanly) {
       // RFC 6455 §7.1.1: the server closes TCP first; flush the close frame, then FIN.
-      this.socket.end();
+      this.endSocket();
     }
     // The client waits for the server's FIN (onEnd); neither waits forever.
     this.closeTimer?.cancel();
     this.closeTimer = this.options.clock.setTimeout(() => this.socket.destroy(), this.options.closeTimeout);
   }
 
+  /**
+   * Hands this tick's frames to the socket: small ones copied into one buffer (one write, one
+   * system call, instead of one per frame), big ones as they are.
+   */
   flush(): void {
-    this.corked = false;
-    this.socket.uncork();
+    this.flushScheduled = false;
+    this.seal();
+    const pieces = this.pieces;
+    this.pieces = null;
+    this.out = null; // the socket may hold on to it until written
+    this.lastTickBytes = Math.min(this.pendingBytes, MAX_TICK_BUFFER);
+    this.pendingBytes = 0;
+    if (pieces === null || this.socket.destroyed || this.socket.writableEnded) return;
+    if (pieces.length === 1) {
+      this.socket.write(pieces[0]!);
+    } else {
+      this.socket.cork();
+      for (const piece of pieces) this.socket.write(piece);
+      this.socket.uncork();
+    }
+  }
+
+  /** Room for `size` more bytes in this tick's output buffer (a new one when it is full). */
+  private reserve(size: number): Buffer {
+    const out = this.out;
+    if (out !== null && this.outEnd + size <= out.length) return out;
+    this.seal();
+    this.schedule();
+    const fresh = Buffer.allocUnsafe(Math.max(size, this.lastTickBytes, out === null ? 0 : out.length * 2));
+    this.out = fresh;
+    this.outStart = this.outEnd = 0;
+    return fresh;
+  }
+
+  /** Closes the part of `out` written so far into a piece, so what follows goes after it. */
+  private seal(): void {
+    if (this.out === null || this.outEnd === this.outStart) return;
+    (this.pieces ??= []).push(this.out.subarray(this.outStart, this.outEnd));
+    this.outStart = this.outEnd;
+  }
+
+  private schedule(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    process.nextTick(flushPeer, this);
+  }
+
+  private endSocket(): void {
+    if (this.socket.writableEnded) return; // a second end() costs node an error object
+    this.flush();
+    this.socket.end();
   }
 
   /** A message is refused only once the send buffer already holds `maxBufferedBytes`. */
   private admit(): boolean {
-    if (this.socket.writableLength < this.options.maxBufferedBytes) return true;
+    if (this.bufferedAmount < this.options.maxBufferedBytes) return true;
     if (this.options.closeOnBackpressureLimit) this.connection.fail(1008, 'send buffer limit reached', undefined, Initiator.ERROR);
     return false;
   }
 
   private status(): SendStatus {
-    return this.socket.writableLength > this.options.sendHighWaterMark ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
+    return this.bufferedAmount > this.options.sendHighWaterMark ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
   socketEnded(): void {
     this.connection.terminate('connection closed without a close frame', Initiator.PEER);
     // A peer may send its close frame and FIN together: our close frame is still owed then,
     // and finishClose ends our side once it is sent.
-    if (!this.connection.canSend) this.socket.end();
+    if (!this.connection.canSend) this.endSocket();
   }
 
   socketClosed(): void {
@@ -260,6 +344,6 @@ export class Peer implements ConnectionHandler {
   }
 }
 
-function uncork(peer: Peer): void {
+function flushPeer(peer: Peer): void {
   peer.flush();
 }

@@ -24,20 +24,23 @@ const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/(\d)\.(\d)$/;
 /** Field values: visible characters, spaces and tabs, obs-text; no control characters (RFC 9110 §5.5). */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
-/** Parses buf[0, end) (ending with CRLF CRLF); a string says what is malformed. */
+/**
+ * Parses buf[0, end) (ending with CRLF CRLF); a string says what is malformed. Each name and
+ * value is decoded on its own, so a kept header does not pin the whole head in memory.
+ */
 export function parseRequestHead(buf: Buffer, end: number): RequestHead | string {
-  const lines = buf.toString('latin1', 0, end - 4).split('\r\n');
-  const requestLine = REQUEST_LINE.exec(lines[0] ?? '');
+  let lineEnd = buf.indexOf('\r\n', 0, 'latin1');
+  const requestLine = REQUEST_LINE.exec(buf.toString('latin1', 0, lineEnd));
   if (!requestLine) return 'malformed request line';
   const headers: Record<string, string> = {};
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(':');
+  for (let at = lineEnd + 2; at < end - 2; at = lineEnd + 2) {
+    lineEnd = buf.indexOf('\r\n', at, 'latin1');
+    const colon = buf.indexOf(0x3a, at); // ':'
     // No colon, whitespace before it, or a folded line (obsolete, RFC 9112 §5.2): refused.
-    if (colon <= 0) return 'malformed header line';
-    const name = line.slice(0, colon);
+    if (colon <= at || colon > lineEnd) return 'malformed header line';
+    const name = buf.toString('latin1', at, colon);
     if (!TOKEN.test(name)) return 'malformed header name';
-    const value = line.slice(colon + 1).trim();
+    const value = buf.toString('latin1', colon + 1, lineEnd).trim();
     if (!FIELD_VALUE.test(value)) return `invalid characters in header ${name}`;
     const key = name.toLowerCase();
     headers[key] = Object.hasOwn(headers, key) ? `${headers[key]}, ${value}` : value;
