@@ -120,9 +120,7 @@ export class Client implements PeerOwner {
 
   /** Up to `max` events (all by default). */
   drain(max = Infinity): ClientEvent[] {
-    const events: ClientEvent[] = [];
-    for (let event; events.length < max && (event = this.queue.shift()) !== undefined; ) events.push(event);
-    return events;
+    return this.queue.drain(max);
   }
 
   /** The next event, waiting for it; rejects with a TimeoutError after `timeoutMs`. */

@@ -48,6 +48,13 @@ export class EventQueue<E> {
     return event;
   }
 
+  /** Up to `max` events, oldest first. */
+  drain(max: number): E[] {
+    const events: E[] = [];
+    for (let event; events.length < max && (event = this.shift()) !== undefined; ) events.push(event);
+    return events;
+  }
+
   /** The next event: at once if one is queued, else when one arrives; rejects after `timeoutMs`. */
   next(timeoutMs?: number): Promise<E> {
     const ready = this.shift();

@@ -137,9 +137,7 @@ export class Server<T = unknown> implements PeerOwner {
 
   /** Up to `max` events (all by default): a per-tick budget. */
   drain(max = Infinity): ServerEvent[] {
-    const events: ServerEvent[] = [];
-    for (let event; events.length < max && (event = this.queue.shift()) !== undefined; ) events.push(event);
-    return events;
+    return this.queue.drain(max);
   }
 
   /** The next event, waiting for it; rejects with a TimeoutError after `timeoutMs`. */

@@ -9,23 +9,12 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Event, Server, type ServerEvent } from '../lib/index.js';
 import { closeFrame, frame, OP, RawWs, sleep, type FrameSpec } from './raw-ws.js';
+import { prng } from './prng.js';
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : 0x5eed_2026;
 const CONNECTIONS = 96;
 const AT_ONCE = 24;
 const MAX_MESSAGE = 64 * 1024;
-
-/** mulberry32: a tiny deterministic PRNG. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Rng = () => number;
 const int = (rng: Rng, lo: number, hi: number): number => lo + Math.floor(rng() * (hi - lo + 1));

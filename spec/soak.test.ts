@@ -12,22 +12,13 @@ import v8 from 'node:v8';
 import vm from 'node:vm';
 import { Event, Server, type ServerEvent } from '../lib/index.js';
 import { closeFrame, frame, OP, RawWs, sleep } from './raw-ws.js';
+import { prng } from './prng.js';
 
 const TOTAL = 2000;
 const AT_ONCE = 200;
 const SEED = 0x50a4;
 
 type Ending = 'clean' | 'server-close' | 'fin' | 'reset';
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function collectGarbage(): () => void {
   const exposed = (globalThis as { gc?: () => void }).gc;
