@@ -4,6 +4,25 @@ import { Server as TlsServer } from 'node:tls';
 import { address, isHandshakeAttempt, type Listener } from './listener.js';
 import { headEnd, parseRequestHead } from './request-head.js';
 
+/** A socket whose request head is being read: its front and what has arrived so far. */
+const kReading = Symbol('wspoll.reading');
+type ReadingSocket = Socket & { [kReading]: { front: NetFront; received: Buffer | undefined } | undefined };
+
+// One set of listener functions for every socket: no closures per connection.
+function onHeadData(this: ReadingSocket, chunk: Buffer): void {
+  const state = this[kReading];
+  if (state) state.received = state.front.headData(this, state.received, chunk);
+}
+function onHeadGone(this: ReadingSocket): void {
+  this[kReading]?.front.headGone(this);
+}
+function stopReading(socket: Socket): void {
+  (socket as ReadingSocket)[kReading] = undefined;
+  socket.off('data', onHeadData);
+  socket.off('end', onHeadGone);
+  socket.off('error', onHeadGone);
+}
+
 /**
  * The standalone listener's fast path: reads each new socket's request head itself, sends
  * handshakes straight to the Listener, and hands any other request, with the bytes already
@@ -29,34 +48,31 @@ export class NetFront {
     // FIN still closes.
     socket.allowHalfOpen = true;
     this.listener.arm(socket);
-    let received: Buffer | undefined;
-    const onData = (chunk: Buffer): void => {
-      const data = received ? Buffer.concat([received, chunk]) : chunk;
-      const end = headEnd(data);
-      if (end < 0 ? data.length > this.maxHeadBytes : end > this.maxHeadBytes) {
-        stop();
-        return this.listener.refuse(socket, { status: 431, reason: 'request head too large' }, address(socket));
-      }
-      if (end < 0) {
-        received = data;
-        return;
-      }
-      stop();
-      this.dispatch(socket, data, end);
-    };
-    const onGone = (): void => {
-      stop();
-      this.listener.settle(socket);
-      socket.destroy();
-    };
-    const stop = (): void => {
-      socket.off('data', onData);
-      socket.off('end', onGone);
-      socket.off('error', onGone);
-    };
-    socket.on('data', onData);
-    socket.on('end', onGone);
-    socket.on('error', onGone);
+    (socket as ReadingSocket)[kReading] = { front: this, received: undefined };
+    socket.on('data', onHeadData);
+    socket.on('end', onHeadGone);
+    socket.on('error', onHeadGone);
+  }
+
+  /** More bytes of a request head: answer once it is complete, refuse it once it is too long. */
+  headData(socket: Socket, received: Buffer | undefined, chunk: Buffer): Buffer | undefined {
+    const data = received ? Buffer.concat([received, chunk]) : chunk;
+    const end = headEnd(data);
+    if (end < 0 ? data.length > this.maxHeadBytes : end > this.maxHeadBytes) {
+      stopReading(socket);
+      this.listener.refuse(socket, { status: 431, reason: 'request head too large' }, address(socket));
+      return undefined;
+    }
+    if (end < 0) return data;
+    stopReading(socket);
+    this.dispatch(socket, data, end);
+    return undefined;
+  }
+
+  headGone(socket: Socket): void {
+    stopReading(socket);
+    this.listener.settle(socket);
+    socket.destroy();
   }
 
   private dispatch(socket: Socket, data: Buffer, end: number): void {

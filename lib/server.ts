@@ -366,7 +366,7 @@ export class Server<T = unknown> implements PeerOwner {
     }
     socket.removeAllListeners('error');
     (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
-    socket.write(acceptResponse(key, facts.protocol));
+    socket.write(acceptResponse(key, facts.protocol), 'latin1'); // ASCII only: the cheapest encoding
     const peer = new Peer(connId, socket, 'server', this.connectionOptions, this);
     this.sessions.set(connId, { peer, facts, data: undefined, topics: undefined });
     this.sockets.add(socket);
