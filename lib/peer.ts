@@ -243,14 +243,20 @@ export class Peer implements ConnectionHandler {
    */
   flush(): void {
     this.flushScheduled = false;
-    this.seal();
+    const out = this.out;
+    const whole = this.pieces === null && out !== null && this.outStart === 0 && this.outEnd === out.length;
+    if (!whole) this.seal();
     const pieces = this.pieces;
     this.pieces = null;
     this.out = null; // the socket may hold on to it until written
     this.lastTickBytes = Math.min(this.pendingBytes, MAX_TICK_BUFFER);
     this.pendingBytes = 0;
-    if (pieces === null || this.socket.destroyed || this.socket.writableEnded) return;
-    if (pieces.length === 1) {
+    if (this.socket.destroyed || this.socket.writableEnded) return;
+    if (whole) {
+      this.socket.write(out); // the common tick: one buffer, filled exactly
+    } else if (pieces === null) {
+      return;
+    } else if (pieces.length === 1) {
       this.socket.write(pieces[0]!);
     } else {
       this.socket.cork();
