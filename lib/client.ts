@@ -10,6 +10,7 @@ import type { ClientEvent } from './events.js';
 import { checkUpgradeResponse, createKey } from './handshake.js';
 import { randomMaskKey } from './mask-pool.js';
 import { type ConnectionOptions, type ResolvedConnectionOptions, resolveConnectionOptions } from './options.js';
+import { Heartbeat } from './heartbeat.js';
 import { Peer, type PeerOwner } from './peer.js';
 
 /** Options of `Client.connect(url, options)`. */
@@ -42,6 +43,7 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 export class Client implements PeerOwner {
   private readonly peer: Peer;
   private readonly queue: EventQueue<ClientEvent>;
+  private readonly heartbeat: Heartbeat;
   private disconnected = false;
 
   /**
@@ -100,6 +102,8 @@ export class Client implements PeerOwner {
     socket.setNoDelay(true);
     this.queue = new EventQueue(options.clock, (event) => this.taken(event));
     this.peer = new Peer(CONN_ID, socket, 'client', options, this, maskKey);
+    this.heartbeat = new Heartbeat(options, () => [this.peer]);
+    this.heartbeat.start();
     if (head.length > 0) this.peer.receive(head);
   }
 
@@ -169,6 +173,7 @@ export class Client implements PeerOwner {
 
   peerClosed(_peer: Peer, info: CloseInfo): void {
     this.disconnected = true;
+    this.heartbeat.stop();
     this.queue.push({
       type: Event.Disconnect,
       connId: CONN_ID,

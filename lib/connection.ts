@@ -82,7 +82,8 @@ export class Connection {
   private messageBytes = 0;
   private messageBuffer: Buffer | null = null;
   private messageLength = 0;
-  private readonly utf8 = new Utf8Validator();
+  /** Only while a text message arrives in pieces (most messages are checked whole). */
+  private utf8: Utf8Validator | null = null;
 
   private controlBuffer: Buffer | null = null;
   private controlLength = 0;
@@ -332,7 +333,9 @@ export class Connection {
     }
     this.unmask(data, pos, n);
     // §8.1: fail as soon as the text cannot be valid UTF-8, even mid-frame.
-    if (text && !this.utf8.write(data, pos, pos + n)) throw new ProtocolError(1007, 'text message is not valid UTF-8');
+    if (text && !(this.utf8 ??= new Utf8Validator()).write(data, pos, pos + n)) {
+      throw new ProtocolError(1007, 'text message is not valid UTF-8');
+    }
     this.append(data, pos, n);
     if (this.inFrame || !this.fin) return;
     const buffer = this.messageBuffer ?? EMPTY;
@@ -341,8 +344,8 @@ export class Connection {
     this.messageBytes = 0;
     this.messageLength = 0;
     if (text) {
-      if (!this.utf8.complete) throw new ProtocolError(1007, 'text message ends inside a UTF-8 sequence');
-      this.utf8.reset();
+      if (this.utf8 !== null && !this.utf8.complete) throw new ProtocolError(1007, 'text message ends inside a UTF-8 sequence');
+      this.utf8 = null;
       if (buffer.length > REUSE_LIMIT) this.messageBuffer = null;
       this.handler.message(buffer.toString('utf8', 0, length), false);
     } else {

@@ -109,7 +109,9 @@ export class Listener {
 
   /** Screens a handshake request; passes it to the host or refuses it. */
   upgrade(req: UpgradeRequest & { url?: string | undefined }, socket: PeerSocket, head: Buffer): void {
-    socket.on('error', ignore); // a reset before we answer must not crash the process
+    // A reset before we answer must not crash the process (sockets from node:http have no
+    // 'error' listener here; ours from the head reader do).
+    if (socket.listenerCount('error') === 0) socket.on('error', ignore);
     const who = address(socket);
     const checked = checkUpgradeRequest(req);
     if ('status' in checked) return this.refuse(socket, checked, who);

@@ -4,23 +4,24 @@ import { Server as TlsServer } from 'node:tls';
 import { address, isHandshakeAttempt, type Listener } from './listener.js';
 import { headEnd, parseRequestHead } from './request-head.js';
 
-/** A socket whose request head is being read: its front and what has arrived so far. */
-const kReading = Symbol('wspoll.reading');
-type ReadingSocket = Socket & { [kReading]: { front: NetFront; received: Buffer | undefined } | undefined };
+/** Sockets whose request head is being read: their front and what has arrived so far. */
+const reading = new WeakMap<Socket, { front: NetFront; received: Buffer | undefined }>();
 
 // One set of listener functions for every socket: no closures per connection.
-function onHeadData(this: ReadingSocket, chunk: Buffer): void {
-  const state = this[kReading];
+function onHeadData(this: Socket, chunk: Buffer): void {
+  const state = reading.get(this);
   if (state) state.received = state.front.headData(this, state.received, chunk);
 }
-function onHeadGone(this: ReadingSocket): void {
-  this[kReading]?.front.headGone(this);
+function onHeadGone(this: Socket): void {
+  reading.get(this)?.front.headGone(this);
 }
+/**
+ * Ends the head reading. The listeners stay, as no-ops: removing an event's last listener
+ * deletes its key from the socket's listener table, which turns the table into a dictionary
+ * of about half a kilobyte for the life of the connection.
+ */
 function stopReading(socket: Socket): void {
-  (socket as ReadingSocket)[kReading] = undefined;
-  socket.off('data', onHeadData);
-  socket.off('end', onHeadGone);
-  socket.off('error', onHeadGone);
+  reading.delete(socket);
 }
 
 /**
@@ -48,7 +49,7 @@ export class NetFront {
     // FIN still closes.
     socket.allowHalfOpen = true;
     this.listener.arm(socket);
-    (socket as ReadingSocket)[kReading] = { front: this, received: undefined };
+    reading.set(socket, { front: this, received: undefined });
     socket.on('data', onHeadData);
     socket.on('end', onHeadGone);
     socket.on('error', onHeadGone);

@@ -61,8 +61,8 @@ export class Peer implements ConnectionHandler {
   /** How much the last tick wrote: the size of the next tick's buffer. */
   private lastTickBytes = 0;
   private lastHeard: number;
-  private heartbeatTimer: Timer | undefined;
-  private pingOutstanding = false;
+  /** When the unanswered ping went out, or -1. */
+  private pingSentAt = -1;
   private closeTimer: Timer | undefined;
   private closedCleanly = false;
   private finished = false;
@@ -82,7 +82,6 @@ export class Peer implements ConnectionHandler {
     socket.on('end', onSocketEnd);
     socket.on('close', onSocketClose);
     socket.on('error', onSocketError);
-    this.armHeartbeat(options.pingInterval);
   }
 
   /** Bytes waiting in this connection's send buffer. */
@@ -101,7 +100,7 @@ export class Peer implements ConnectionHandler {
 
   receive(chunk: Buffer): void {
     this.lastHeard = this.options.clock.now();
-    this.pingOutstanding = false;
+    this.pingSentAt = -1;
     const buffered = this.bufferedAmount;
     this.connection.receiveData(chunk);
     // Control frames are never dropped, so a peer that pings but never reads would grow our send
@@ -211,7 +210,6 @@ export class Peer implements ConnectionHandler {
   }
 
   closed(info: CloseInfo): void {
-    this.heartbeatTimer?.cancel();
     this.closeTimer?.cancel();
     this.closedCleanly = info.wasClean;
     this.owner.peerClosed(this, info);
@@ -316,36 +314,29 @@ export class Peer implements ConnectionHandler {
 
   socketClosed(): void {
     this.connection.terminate('connection lost', Initiator.PEER);
-    this.heartbeatTimer?.cancel();
     this.closeTimer?.cancel();
     this.owner.socketClosed?.(this);
   }
 
-  /** The heartbeat: ping after `pingInterval` of silence, cut after `pingTimeout` without an answer. */
-  private armHeartbeat(delay: number): void {
-    if (this.options.pingInterval <= 0) return;
-    this.heartbeatTimer = this.options.clock.setTimeout(() => this.heartbeat(), delay);
-  }
-
-  private heartbeat(): void {
+  /**
+   * The heartbeat, called by the owner's Heartbeat: ping after `pingInterval` of silence, cut
+   * after `pingTimeout` without an answer.
+   */
+  heartbeat(now: number): void {
     if (!this.isOpen) return;
-    const { clock, pingInterval, pingTimeout } = this.options;
     if (this.readingPaused) {
       // We stopped reading (maxQueuedBytesPerConnection), so the peer's answers wait unread:
       // that silence is ours. Count it from when reading resumes.
-      this.lastHeard = clock.now();
-      this.pingOutstanding = false;
-      return this.armHeartbeat(pingInterval);
+      this.lastHeard = now;
+      this.pingSentAt = -1;
+      return;
     }
-    const silent = clock.now() - this.lastHeard;
-    if (this.pingOutstanding) {
-      this.cut(`ping timeout: no answer within ${pingTimeout} ms`, Initiator.TIMEOUT);
-    } else if (silent >= pingInterval) {
+    const { pingInterval, pingTimeout } = this.options;
+    if (this.pingSentAt >= 0) {
+      if (now - this.pingSentAt >= pingTimeout) this.cut(`ping timeout: no answer within ${pingTimeout} ms`, Initiator.TIMEOUT);
+    } else if (now - this.lastHeard >= pingInterval) {
       this.connection.ping();
-      this.pingOutstanding = true;
-      this.armHeartbeat(pingTimeout);
-    } else {
-      this.armHeartbeat(pingInterval - silent);
+      this.pingSentAt = now;
     }
   }
 }

@@ -40,10 +40,26 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead | string
     if (colon <= at || colon > lineEnd) return 'malformed header line';
     const name = buf.toString('latin1', at, colon);
     if (!TOKEN.test(name)) return 'malformed header name';
-    const value = buf.toString('latin1', colon + 1, lineEnd).trim();
+    const value = buf.toString('latin1', skipSpace(buf, colon + 1, lineEnd), trimSpace(buf, colon + 1, lineEnd));
     if (!FIELD_VALUE.test(value)) return `invalid characters in header ${name}`;
     const key = name.toLowerCase();
     headers[key] = Object.hasOwn(headers, key) ? `${headers[key]}, ${value}` : value;
   }
   return { method: requestLine[1]!, url: requestLine[2]!, httpVersion: `${requestLine[3]}.${requestLine[4]}`, headers };
+}
+
+/** Optional whitespace around a field value (RFC 9110 §5.6.3), skipped by offset: a trimmed
+ * substring would keep the untrimmed string alive. */
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || byte === 0x09;
+}
+
+function skipSpace(buf: Buffer, start: number, end: number): number {
+  while (start < end && isSpace(buf[start]!)) start++;
+  return start;
+}
+
+function trimSpace(buf: Buffer, start: number, end: number): number {
+  while (end > start && isSpace(buf[end - 1]!)) end--;
+  return end;
 }

@@ -10,6 +10,7 @@ import { EventQueue } from './event-queue.js';
 import type { HandshakeFacts, ServerEvent } from './events.js';
 import { encodeFrame } from './frame.js';
 import { acceptResponse, type Rejection } from './handshake.js';
+import { Heartbeat } from './heartbeat.js';
 import { address, type Candidate, Listener } from './listener.js';
 import { NetFront } from './net-front.js';
 import { type ResolvedConnectionOptions, resolveConnectionOptions, type ServerOptions } from './options.js';
@@ -66,6 +67,7 @@ export class Server<T = unknown> implements PeerOwner {
   private readonly sessions = new Map<number, Session<T>>();
   private readonly requests = new Map<number, PendingRequest>();
   private readonly topics = new Map<string, Set<Session<T>>>();
+  private readonly heartbeat: Heartbeat;
   private readonly sockets = new Set<Duplex>();
   private lastId = 0;
   /** The program's own server (attach), or our internal one for plain HTTP (start). */
@@ -84,6 +86,7 @@ export class Server<T = unknown> implements PeerOwner {
     this.options = options;
     this.connectionOptions = resolveConnectionOptions(options);
     this.queue = new EventQueue(this.connectionOptions.clock, (event) => this.taken(event));
+    this.heartbeat = new Heartbeat(this.connectionOptions, () => this.peers());
   }
 
   /** The port listened on (after `start`). */
@@ -279,8 +282,13 @@ export class Server<T = unknown> implements PeerOwner {
     for (const socket of this.sockets) socket.destroy();
     await this.whenSocketsClosed(); // 'close' comes a tick after destroy: then every Disconnect is queued
     this.front?.closePlainConnections();
+    this.heartbeat.stop();
     this.listener?.detach();
     await listening;
+  }
+
+  private *peers(): Iterable<Peer> {
+    for (const session of this.sessions.values()) yield session.peer;
   }
 
   private whenSocketsClosed(timeoutMs?: number): Promise<void> {
@@ -364,13 +372,13 @@ export class Server<T = unknown> implements PeerOwner {
       socket.destroy();
       return;
     }
-    socket.removeAllListeners('error');
     (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
     socket.write(acceptResponse(key, facts.protocol), 'latin1'); // ASCII only: the cheapest encoding
     const peer = new Peer(connId, socket, 'server', this.connectionOptions, this);
     this.sessions.set(connId, { peer, facts, data: undefined, topics: undefined });
     this.sockets.add(socket);
     this.queue.push({ type: Event.NewConnection, connId, ...facts });
+    this.heartbeat.start();
     if (head.length > 0) peer.receive(head);
     if (this.stopping) peer.close(1001, '');
   }
