@@ -10,7 +10,11 @@ export interface ConnectionOptions {
   closeTimeout?: number;
   /** Send a ping after this long without hearing from the peer (time its reading is paused by `maxQueuedBytesPerConnection` does not count); 0 disables the heartbeat. @default 30 000 ms */
   pingInterval?: number;
-  /** Drop a peer that has not answered a ping within this long (Disconnect 1006, reason "ping timeout"). @default 30 000 ms */
+  /**
+   * Drop a peer that has not answered a ping within this long (Disconnect 1006, reason "ping
+   * timeout"). One timer checks all connections every quarter of min(pingInterval, pingTimeout),
+   * so a ping or a cut may come up to that much late. @default 30 000 ms
+   */
   pingTimeout?: number;
   /** `send` returns BACKPRESSURE once this many bytes wait in the connection's send buffer. @default 64 KiB */
   sendHighWaterMark?: number;
