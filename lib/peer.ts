@@ -39,7 +39,7 @@ export type EncodedFrame = ReturnType<typeof encodeFrame>;
 
 /**
  * Binds one socket to one Connection: moves bytes both ways, coalesces the writes of one tick
- * into one, enforces the send-side limits, and runs the close and heartbeat timers.
+ * into one, enforces the send-side limits, runs the close timers and answers the heartbeat.
  */
 export class Peer implements ConnectionHandler {
   readonly connection: Connection;
