@@ -305,10 +305,15 @@ export class Peer implements ConnectionHandler {
     return this.bufferedAmount > this.options.sendHighWaterMark ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
+  /**
+   * FIN: the peer sends nothing more, but our side still works. Before the peer's close frame
+   * that ends the connection (1006); after it (a close frame and FIN may come together), our
+   * close reply is still owed, and finishClose ends our side once it is sent.
+   */
   socketEnded(): void {
-    this.connection.terminate('connection closed without a close frame', Initiator.PEER);
-    // A peer may send its close frame and FIN together: our close frame is still owed then,
-    // and finishClose ends our side once it is sent.
+    if (this.connection.state !== ReadyState.CLOSED) {
+      this.connection.terminate('connection closed without a close frame', Initiator.PEER);
+    }
     if (!this.connection.canSend) this.endSocket();
   }
 

@@ -354,6 +354,28 @@ describe('sending', () => {
 });
 
 describe('closing', () => {
+  it('a close frame that arrives with FIN still gets its close reply when the program polls later', async () => {
+    const { server } = await startServer();
+    const socket = net.connect(server.port, '127.0.0.1');
+    socket.write(
+      'GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+    );
+    let received = Buffer.alloc(0);
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      // After the 101: a masked close 1000 (zero mask key) and FIN in one go.
+      if (received.includes('\r\n\r\n') && !socket.writableEnded) socket.end(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
+    });
+    await sleep(100); // a game loop between ticks: the FIN is read before anyone polls
+    const events = server.drain();
+    assert.deepEqual(events.map((e) => e.type), [Event.NewConnection, Event.Disconnect]);
+    await closed;
+    const afterHandshake = received.subarray(received.indexOf('\r\n\r\n') + 4);
+    assert.equal(afterHandshake.toString('hex'), '880203e8', 'the close 1000 is echoed');
+  });
+
   it('close(connId, code, reason): the client sees the code; Disconnect is clean and local', async () => {
     const { server, url, log } = await startServer();
     const ws = await open(url);
