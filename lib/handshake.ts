@@ -27,7 +27,8 @@ export function createKey(): string {
   return randomBytes(16).toString('base64');
 }
 
-function header(headers: UpgradeRequest['headers'], name: string): string | undefined {
+/** One header's value; a repeated header (an array from node:http) joined with ", ". */
+export function header(headers: UpgradeRequest['headers'], name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value.join(', ') : value;
 }

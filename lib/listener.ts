@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { Server as TlsServer } from 'node:tls';
 import type { Clock, Timer } from './clock.js';
 import type { HandshakeFacts } from './events.js';
-import { checkUpgradeRequest, type Rejection, rejectionResponse, selectProtocol, type UpgradeRequest } from './handshake.js';
+import { checkUpgradeRequest, header, type Rejection, rejectionResponse, selectProtocol, type UpgradeRequest } from './handshake.js';
 
 /** A request that passed every check and waits to be answered with 101. */
 export interface Candidate {
@@ -189,8 +189,3 @@ export function address(socket: { remoteAddress?: string | undefined; remotePort
 }
 
 function ignore(): void {}
-
-function header(headers: UpgradeRequest['headers'], name: string): string | undefined {
-  const value = headers[name];
-  return Array.isArray(value) ? value.join(', ') : value;
-}

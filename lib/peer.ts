@@ -252,11 +252,7 @@ export class Peer implements ConnectionHandler {
     if (this.socket.destroyed || this.socket.writableEnded) return;
     if (whole) {
       this.socket.write(out); // the common tick: one buffer, filled exactly
-    } else if (pieces === null) {
-      return;
-    } else if (pieces.length === 1) {
-      this.socket.write(pieces[0]!);
-    } else {
+    } else if (pieces !== null) {
       this.socket.cork();
       for (const piece of pieces) this.socket.write(piece);
       this.socket.uncork();
