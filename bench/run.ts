@@ -3,13 +3,16 @@
 // Runs wspoll (bench/server.ts), ws (bench/ws-server.ts) and a raw node:net echo
 // (bench/net-server.ts) over the same scenarios, interleaved: for each round, for each scenario,
 // for each target (order rotated per round) a fresh server process pinned to core 0, the load
-// from this process pinned to core 1 (latency: both on core 0). Prints medians, ratios to ws and
-// pass/fail against the issue's goals; writes artifacts/bench.json.
+// pinned to core 1 (latency: both on core 0). The load comes from the C generator
+// (bench/loadgen.c, compiled to artifacts/loadgen at start, one process per measurement) or, with
+// --generator js and always for the memory scenario, from bench/load.ts in this process. Prints
+// medians, ratios to ws and pass/fail against the issue's goals; writes artifacts/bench.json.
 //
 // Options: --rounds N (default 3) · --quick (1 round, short windows: a smoke run)
 //          --only a,b (scenario names) · --targets a,b (wspoll,ws,raw) · --broadcast-window W
+//          --wait-quiet S · --generator c|js (default c)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,12 +37,21 @@ function die(msg: string): never {
   console.error(`bench: ${msg}`);
   process.exit(2);
 }
-const known = new Set(['--rounds', '--quick', '--only', '--targets', '--broadcast-window', '--wait-quiet', '--help']);
+const known = new Set([
+  '--rounds',
+  '--quick',
+  '--only',
+  '--targets',
+  '--broadcast-window',
+  '--wait-quiet',
+  '--generator',
+  '--help',
+]);
 for (const a of argv) if (a.startsWith('--') && !known.has(a)) die(`unknown option ${a} (try --help)`);
 if (argv.includes('--help')) {
   console.log(
     'usage: npm run bench -- [--rounds N] [--quick] [--only scenario,...] [--targets wspoll,ws,raw]\n' +
-      '                        [--broadcast-window W] [--wait-quiet SECONDS]',
+      '                        [--broadcast-window W] [--wait-quiet SECONDS] [--generator c|js]',
   );
   process.exit(0);
 }
@@ -49,6 +61,8 @@ if (!Number.isInteger(rounds) || rounds < 1) die('--rounds must be a positive in
 const bcastWindow = Number(opt('--broadcast-window') ?? 16);
 const waitQuietS = Number(opt('--wait-quiet') ?? 0);
 if (!(waitQuietS >= 0)) die('--wait-quiet must be a number of seconds');
+const generatorOpt = opt('--generator') ?? 'c';
+if (generatorOpt !== 'c' && generatorOpt !== 'js') die('--generator must be c or js');
 
 // ---- pinning: re-exec this script under `taskset -c 1` -------------------------------------
 const cpus = os.cpus().length; // all CPUs, whatever this process's affinity
@@ -71,6 +85,39 @@ const gc = (globalThis as { gc?: () => void }).gc ?? ((): void => {});
 
 function setOwnCore(core: number): void {
   if (pinned) spawnSync('taskset', ['-a', '-p', '-c', String(core), String(process.pid)], { stdio: 'ignore' });
+}
+
+// ---- the C load generator: built once, when missing or older than its source -----------------
+const LOADGEN_SRC = path.join(HERE, 'loadgen.c');
+const LOADGEN = path.join(ROOT, 'artifacts', 'loadgen');
+
+/** Compiles bench/loadgen.c if needed; returns why it cannot be used, or undefined. */
+function buildLoadgen(): string | undefined {
+  const mtime = (f: string): number => {
+    try {
+      return statSync(f).mtimeMs;
+    } catch {
+      return NaN;
+    }
+  };
+  const src = mtime(LOADGEN_SRC);
+  if (Number.isNaN(src)) return `${path.relative(ROOT, LOADGEN_SRC)} not found`;
+  if (mtime(LOADGEN) >= src) return undefined;
+  mkdirSync(path.dirname(LOADGEN), { recursive: true });
+  const r = spawnSync('cc', ['-O2', '-o', LOADGEN, LOADGEN_SRC], { cwd: ROOT, encoding: 'utf8' });
+  if (r.error) return `cc: ${r.error.message}`;
+  if (r.status !== 0) return `cc failed (${r.signal ?? r.status}): ${r.stderr.trim().split('\n').slice(0, 3).join(' / ')}`;
+  console.log(`bench: compiled ${path.relative(ROOT, LOADGEN)} from ${path.relative(ROOT, LOADGEN_SRC)}`);
+  return undefined;
+}
+let generator: 'c' | 'js' = generatorOpt;
+let generatorFallback: string | undefined;
+if (generator === 'c') {
+  generatorFallback = buildLoadgen();
+  if (generatorFallback) {
+    console.warn(`bench: WARNING: the C load generator is not available (${generatorFallback}); using the JS one (bench/load.ts)`);
+    generator = 'js';
+  }
 }
 
 // ---- targets (server processes) ------------------------------------------------------------
@@ -102,6 +149,10 @@ class ServerProc {
   private waiters: { prefix: string; resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
   exited = false;
   private readonly exitP: Promise<void>;
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
 
   private constructor(
     readonly target: Target,
@@ -215,6 +266,8 @@ const memConns = Math.min(quick ? 1000 : 5000, fdLimit - 300);
 if (memConns < (quick ? 1000 : 5000)) console.warn(`bench: ulimit -n is ${fdLimit}: memory scenario uses ${memConns} connections`);
 
 const W: load.Window = quick ? { warmMs: 200, durationMs: 800 } : { warmMs: 500, durationMs: 2000 };
+const CW = { warm_ms: W.warmMs, duration_ms: W.durationMs };
+const LAT = quick ? { size: 32, warmMs: 300, count: 3000 } : { size: 32, warmMs: 1000, count: 20000 };
 
 interface Scenario {
   name: string;
@@ -228,7 +281,10 @@ interface Scenario {
   sameCore?: boolean;
   /** extra node flags for the server processes of this scenario */
   serverFlags?: string[];
+  /** bench/load.ts (the JS generator, in this process) */
   run(srv: ServerProc): Promise<load.Result>;
+  /** the same load from the C generator: its scenario and key=value settings; none: always JS */
+  c?: { scenario: 'echo' | 'handshakes' | 'broadcast' | 'latency'; keys: Record<string, number> };
 }
 
 const SCENARIOS: Scenario[] = [
@@ -241,6 +297,7 @@ const SCENARIOS: Scenario[] = [
     goal: 1.15,
     ceiling: 'must',
     run: (s) => load.echo(s.port, { ...W, conns: 100, size: 32, depth: 1 }),
+    c: { scenario: 'echo', keys: { conns: 100, size: 32, depth: 1, ...CW } },
   },
   {
     name: 'pipeline',
@@ -251,6 +308,7 @@ const SCENARIOS: Scenario[] = [
     goal: 10,
     ceiling: 'must',
     run: (s) => load.echo(s.port, { ...W, conns: 100, size: 512, depth: 16 }),
+    c: { scenario: 'echo', keys: { conns: 100, size: 512, depth: 16, ...CW } },
   },
   {
     name: 'large',
@@ -261,6 +319,7 @@ const SCENARIOS: Scenario[] = [
     goal: 3,
     ceiling: 'must',
     run: (s) => load.echo(s.port, { ...W, conns: 10, size: 65536, depth: 1 }),
+    c: { scenario: 'echo', keys: { conns: 10, size: 65536, depth: 1, ...CW } },
   },
   {
     name: 'handshakes',
@@ -271,6 +330,7 @@ const SCENARIOS: Scenario[] = [
     goal: 1.5,
     ceiling: 'info',
     run: (s) => load.handshakes(s.port, { ...W, concurrency: 50 }),
+    c: { scenario: 'handshakes', keys: { concurrency: 50, ...CW } },
   },
   {
     name: 'memory',
@@ -295,6 +355,7 @@ const SCENARIOS: Scenario[] = [
     goal: 1.3,
     ceiling: 'info',
     run: (s) => load.broadcast(s.port, { ...W, conns: 1000, size: 64, window: bcastWindow }),
+    c: { scenario: 'broadcast', keys: { conns: 1000, size: 64, window: bcastWindow, ...CW } },
   },
   {
     name: 'latency',
@@ -305,7 +366,8 @@ const SCENARIOS: Scenario[] = [
     goal: 0.7,
     ceiling: 'none',
     sameCore: true,
-    run: (s) => load.latency(s.port, quick ? { size: 32, warmMs: 300, count: 3000 } : { size: 32, warmMs: 1000, count: 20000 }),
+    run: (s) => load.latency(s.port, LAT),
+    c: { scenario: 'latency', keys: { size: LAT.size, warm_ms: LAT.warmMs, count: LAT.count } },
   },
 ];
 
@@ -366,6 +428,41 @@ async function waitQuiet(): Promise<void> {
   }
 }
 
+/** The C generator of the measurement in progress (killed if the measurement is abandoned). */
+let genChild: ChildProcess | undefined;
+
+/** One run of artifacts/loadgen against srv: its JSON line as a load.Result; a failure rejects. */
+function runC(sc: Scenario, srv: ServerProc): Promise<load.Result> {
+  const keys: Record<string, number> = { ...sc.c!.keys };
+  if (srv.pid !== undefined) keys['server_pid'] = srv.pid;
+  const args = [sc.c!.scenario, String(srv.port), ...Object.entries(keys).map(([k, v]) => `${k}=${v}`)];
+  const [cmd, cmdArgs] = pinned ? ['taskset', ['-c', sc.sameCore ? '0' : '1', LOADGEN, ...args]] : [LOADGEN, args];
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, cmdArgs as string[], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    genChild = child;
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', (e) => reject(new Error(`loadgen: ${e.message}`)));
+    child.on('close', (code, signal) => {
+      if (genChild === child) genChild = undefined;
+      if (code !== 0) {
+        reject(new Error(err.trim() || `loadgen exited (${signal ?? code}) without a message`));
+        return;
+      }
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        const r = JSON.parse(line) as load.Result;
+        if (typeof r.value !== 'number') throw new Error('no value');
+        resolve(r);
+      } catch {
+        reject(new Error(`loadgen: unexpected output: ${line.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
 async function measureOne(sc: Scenario, target: Target, round: number): Promise<Sample> {
   if (waitQuietS > 0) await waitQuiet();
   let srv: ServerProc | undefined;
@@ -378,9 +475,11 @@ async function measureOne(sc: Scenario, target: Target, round: number): Promise<
   const s = srv;
   load.probe.serverCpuSeconds = () => s.cpuSeconds();
   load.probe.systemCpuSeconds = ServerProc.systemCpuSeconds;
-  if (sc.sameCore) setOwnCore(0);
+  const useC = generator === 'c' && sc.c !== undefined;
+  // the JS generator moves itself next to the server; the C one is started on the right core
+  if (sc.sameCore && !useC) setOwnCore(0);
   try {
-    const r = await withTimeout(sc.run(srv), 60000, `${sc.name}/${target}`);
+    const r = await withTimeout(useC ? runC(sc, srv) : sc.run(srv), 60000, `${sc.name}/${target}`);
     await sleep(20);
     let error: string | undefined;
     if (srv.exited) error = `server died during the run`;
@@ -389,7 +488,11 @@ async function measureOne(sc: Scenario, target: Target, round: number): Promise<
   } catch (e) {
     return { round, value: NaN, error: `${(e as Error).message}${srv.exited ? ' (server died)' : ''}` };
   } finally {
-    if (sc.sameCore) setOwnCore(1);
+    if (sc.sameCore && !useC) setOwnCore(1);
+    if (genChild) {
+      genChild.kill('SIGKILL');
+      genChild = undefined;
+    }
     load.destroyAll();
     delete load.probe.serverCpuSeconds;
     delete load.probe.systemCpuSeconds;
@@ -405,7 +508,8 @@ const t0 = Date.now();
 console.log(
   `wspoll bench: node ${process.version}, ${cpus} CPUs (${os.cpus()[0]?.model ?? '?'}), ` +
     `${pinned ? 'servers on core 0, load on core 1 (latency: both on core 0)' : 'UNPINNED'}, ` +
-    `${rounds} round(s), window ${W.durationMs} ms after ${W.warmMs} ms warm-up`,
+    `${rounds} round(s), window ${W.durationMs} ms after ${W.warmMs} ms warm-up, ` +
+    `load generator: ${generator === 'c' ? 'C (artifacts/loadgen; memory: bench/load.ts)' : 'JS (bench/load.ts)'}`,
 );
 for (let round = 1; round <= rounds; round++) {
   for (const sc of scenarios) {
@@ -581,6 +685,9 @@ writeFileSync(
       quick,
       window: W,
       broadcastWindow: bcastWindow,
+      // 'c': artifacts/loadgen (bench/loadgen.c) for every scenario but memory; 'js': bench/load.ts
+      loadGenerator: generator,
+      ...(generatorFallback ? { loadGeneratorFallback: generatorFallback } : {}),
       seconds,
       unavailable,
       rows,
