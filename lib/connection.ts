@@ -311,7 +311,8 @@ export class Connection {
 
   private dataPayload(data: Buffer, pos: number, n: number): void {
     const text = this.messageOpcode === Opcode.TEXT;
-    // Fast path: a whole unfragmented message inside this read, delivered without copying.
+    // Fast path: a whole unfragmented message inside this read, delivered without copying: a
+    // binary one is a view of the read's memory (as the read's other messages are).
     if (this.fin && this.opcode !== Opcode.CONT && n === this.frameRemaining && this.frameDone === 0) {
       this.unmask(data, pos, n);
       this.messageOpcode = 0;
@@ -321,13 +322,8 @@ export class Connection {
           throw new ProtocolError(1007, 'text message is not valid UTF-8');
         }
         this.handler.message(data.toString('utf8', pos, pos + n), false);
-      } else if (n * 2 >= data.length) {
-        this.handler.message(data.subarray(pos, pos + n), true);
       } else {
-        // A small message is copied so it does not pin the whole read buffer.
-        const copy = Buffer.allocUnsafe(n);
-        data.copy(copy, 0, pos, pos + n);
-        this.handler.message(copy, true);
+        this.handler.message(data.subarray(pos, pos + n), true);
       }
       return;
     }

@@ -67,44 +67,53 @@ export function readHeader(buf: Uint8Array, pos: number, end: number, maxPayload
   return size;
 }
 
-const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
-/** Below this many bytes a plain byte loop beats creating a word view. */
+/** Below this many bytes a plain byte loop beats the word loop's setup. */
 const WORD_LOOP_MIN = 32;
 
-/** One Int32Array over the last buffer seen: the frames of one read share it (no view per frame). */
+/**
+ * A BigInt64Array over the last buffer seen: the frames of one read share it (creating a typed
+ * array costs far more than unmasking a small frame). Eight bytes per step is twice as fast as
+ * four on V8, which compiles BigInt64Array loads, XORs and stores to plain 64-bit operations.
+ */
 let viewedBuffer: ArrayBufferLike | undefined;
-let viewedWords: Int32Array<ArrayBufferLike> = new Int32Array(0);
+let viewedWords: BigInt64Array<ArrayBufferLike> = new BigInt64Array(0);
 
-function wordView(buffer: ArrayBufferLike): Int32Array {
+function wordView(buffer: ArrayBufferLike): BigInt64Array {
   if (buffer !== viewedBuffer) {
     viewedBuffer = buffer;
-    viewedWords = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+    viewedWords = new BigInt64Array(buffer, 0, buffer.byteLength >>> 3);
   }
   return viewedWords;
 }
 
+/** The mask twice over, in memory order, read back as one 64-bit word. */
+const maskWord = new BigInt64Array(1);
+const maskHalves = new Int32Array(maskWord.buffer);
+const maskWordBytes = new Uint8Array(maskWord.buffer);
+
 /**
  * XORs data[start, end) in place with `mask`, starting at mask byte `phase` (so a payload can
- * be unmasked piece by piece as it arrives). Works four bytes at a time once aligned.
+ * be unmasked piece by piece as it arrives). Works eight bytes at a time once aligned.
  */
 export function applyMask(data: Uint8Array, start: number, end: number, mask: Uint8Array, phase: number): void {
   let i = start;
   let p = phase & 3;
   if (end - start >= WORD_LOOP_MIN) {
-    while (((data.byteOffset + i) & 3) !== 0) {
+    while (((data.byteOffset + i) & 7) !== 0) {
       data[i++]! ^= mask[p]!;
       p = (p + 1) & 3;
     }
-    const words = (end - i) >>> 2;
-    const b0 = mask[p]!;
-    const b1 = mask[(p + 1) & 3]!;
-    const b2 = mask[(p + 2) & 3]!;
-    const b3 = mask[(p + 3) & 3]!;
-    const word = littleEndian ? b0 | (b1 << 8) | (b2 << 16) | (b3 << 24) : (b0 << 24) | (b1 << 16) | (b2 << 8) | b3;
+    maskWordBytes[0] = mask[p]!;
+    maskWordBytes[1] = mask[(p + 1) & 3]!;
+    maskWordBytes[2] = mask[(p + 2) & 3]!;
+    maskWordBytes[3] = mask[(p + 3) & 3]!;
+    maskHalves[1] = maskHalves[0]!;
+    const word = maskWord[0]!;
     const view = wordView(data.buffer);
-    const first = (data.byteOffset + i) >>> 2;
+    const first = (data.byteOffset + i) >>> 3;
+    const words = (end - i) >>> 3;
     for (let w = first, last = first + words; w < last; w++) view[w]! ^= word;
-    i += words << 2;
+    i += words << 3;
   }
   for (; i < end; i++) {
     data[i]! ^= mask[p]!;

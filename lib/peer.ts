@@ -4,6 +4,7 @@ import { Initiator, Opcode, SendStatus } from './constants.js';
 import { type CloseInfo, Connection, type ConnectionHandler, ReadyState, type Role } from './connection.js';
 import { COPY_LIMIT, encodeFrame, headerSize, writeFrame } from './frame.js';
 import type { ResolvedConnectionOptions } from './options.js';
+import { ARENA_FRAME_LIMIT, arena } from './write-arena.js';
 
 /** What a Peer reports to the Server or Client that owns it. */
 export interface PeerOwner {
@@ -17,8 +18,6 @@ export interface PeerOwner {
 /** The socket's Peer, so one set of listener functions serves every socket (no closures per connection). */
 const kPeer = Symbol('wspoll.peer');
 
-/** The output buffer of a tick is sized like the last tick's output, up to this. */
-const MAX_TICK_BUFFER = 64 * 1024;
 type PeerSocket = Duplex & { [kPeer]: Peer };
 
 function onSocketData(this: PeerSocket, chunk: Buffer): void {
@@ -49,17 +48,17 @@ export class Peer implements ConnectionHandler {
   /** Reading stopped because pongs and close frames we owe this peer pile up unread (see receive). */
   private sendBlocked = false;
   /**
-   * This tick's output, handed to the socket in one write at its end (flush): frames are
-   * encoded straight into `out` from `outStart`; `pieces` holds what is already sealed, in order.
+   * This tick's output, handed to the socket in one write at its end (flush). Frames are encoded
+   * straight into the shared write arena: the open piece is bytes [pieceStart, pieceEnd) of
+   * `piece`; `firstPiece` and `morePieces` hold what is already sealed, in order.
    */
-  private out: Buffer | null = null;
-  private outStart = 0;
-  private outEnd = 0;
-  private pieces: Uint8Array[] | null = null;
+  private piece: Buffer | null = null;
+  private pieceStart = 0;
+  private pieceEnd = 0;
+  private firstPiece: Uint8Array | null = null;
+  private morePieces: Uint8Array[] | null = null;
   private pendingBytes = 0;
   private flushScheduled = false;
-  /** How much the last tick wrote: the size of the next tick's buffer. */
-  private lastTickBytes = 0;
   private lastHeard: number;
   /** When the unanswered ping went out, or -1. */
   private pingSentAt = -1;
@@ -125,7 +124,7 @@ export class Peer implements ConnectionHandler {
       const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
       const size = headerSize(length, mask !== undefined) + length;
       const out = this.reserve(size);
-      this.outEnd = writeFrame(out, this.outEnd, opcode, data, length, mask);
+      this.pieceEnd = writeFrame(out, this.pieceEnd, opcode, data, length, mask);
       this.pendingBytes += size;
     }
     return this.status();
@@ -192,11 +191,11 @@ export class Peer implements ConnectionHandler {
     this.pendingBytes += bytes.length;
     if (bytes.length < COPY_LIMIT) {
       const out = this.reserve(bytes.length);
-      out.set(bytes, this.outEnd);
-      this.outEnd += bytes.length;
+      out.set(bytes, this.pieceEnd);
+      this.pieceEnd += bytes.length;
     } else {
       this.seal();
-      (this.pieces ??= []).push(bytes);
+      this.addPiece(bytes);
       this.schedule();
     }
   }
@@ -235,47 +234,52 @@ export class Peer implements ConnectionHandler {
     this.closeTimer = this.options.clock.setTimeout(() => this.socket.destroy(), this.options.closeTimeout);
   }
 
-  /**
-   * Hands this tick's frames to the socket: small ones copied into one buffer (one write, one
-   * system call, instead of one per frame), big ones as they are.
-   */
+  /** Hands this tick's frames to the socket: one write, or one corked batch when big frames came along. */
   flush(): void {
     this.flushScheduled = false;
-    const out = this.out;
-    const whole = this.pieces === null && out !== null && this.outStart === 0 && this.outEnd === out.length;
-    if (!whole) this.seal();
-    const pieces = this.pieces;
-    this.pieces = null;
-    this.out = null; // the socket may hold on to it until written
-    this.lastTickBytes = Math.min(this.pendingBytes, MAX_TICK_BUFFER);
+    this.seal();
+    const first = this.firstPiece;
+    const more = this.morePieces;
+    this.firstPiece = null;
+    this.morePieces = null;
     this.pendingBytes = 0;
-    if (this.socket.destroyed || this.socket.writableEnded) return;
-    if (whole) {
-      this.socket.write(out); // the common tick: one buffer, filled exactly
-    } else if (pieces !== null) {
-      this.socket.cork();
-      for (const piece of pieces) this.socket.write(piece);
-      this.socket.uncork();
+    if (first === null || this.socket.destroyed || this.socket.writableEnded) return;
+    if (more === null) {
+      this.socket.write(first);
+      return;
     }
+    this.socket.cork();
+    this.socket.write(first);
+    for (const piece of more) this.socket.write(piece);
+    this.socket.uncork();
   }
 
-  /** Room for `size` more bytes in this tick's output buffer (a new one when it is full). */
+  /** Room for `size` more bytes at `pieceEnd` of the returned buffer: the open piece grows, or a new one starts. */
   private reserve(size: number): Buffer {
-    const out = this.out;
-    if (out !== null && this.outEnd + size <= out.length) return out;
+    if (this.piece !== null && arena.extend(this.piece, this.pieceEnd, size)) return this.piece;
     this.seal();
     this.schedule();
-    const fresh = Buffer.allocUnsafe(Math.max(size, this.lastTickBytes, out === null ? 0 : out.length * 2));
-    this.out = fresh;
-    this.outStart = this.outEnd = 0;
-    return fresh;
+    if (size > ARENA_FRAME_LIMIT) {
+      this.piece = Buffer.allocUnsafe(size);
+      this.pieceStart = this.pieceEnd = 0;
+    } else {
+      this.pieceStart = this.pieceEnd = arena.claim(size);
+      this.piece = arena.buffer;
+    }
+    return this.piece;
   }
 
-  /** Closes the part of `out` written so far into a piece, so what follows goes after it. */
+  /** Closes the open piece, so what follows goes after it. */
   private seal(): void {
-    if (this.out === null || this.outEnd === this.outStart) return;
-    (this.pieces ??= []).push(this.out.subarray(this.outStart, this.outEnd));
-    this.outStart = this.outEnd;
+    const piece = this.piece;
+    if (piece === null) return;
+    this.piece = null;
+    if (this.pieceEnd > this.pieceStart) this.addPiece(piece.subarray(this.pieceStart, this.pieceEnd));
+  }
+
+  private addPiece(bytes: Uint8Array): void {
+    if (this.firstPiece === null) this.firstPiece = bytes;
+    else (this.morePieces ??= []).push(bytes);
   }
 
   private schedule(): void {

@@ -1,0 +1,36 @@
+/**
+ * Shared memory for outgoing frames. Peers encode their frames here one after the other and
+ * hand their socket a view of exactly what they wrote: one cheap view per flush, instead of a
+ * buffer per tick and peer (allocating a Buffer costs more than encoding a small frame).
+ * A write the socket cannot finish at once keeps its view, and so its arena, alive; the next
+ * frames simply go to a fresh arena. Nothing is ever reused, so nothing can be overwritten.
+ */
+const ARENA_SIZE = 64 * 1024;
+/** Frames larger than this get a buffer of their own instead of a slice of the arena. */
+export const ARENA_FRAME_LIMIT = 16 * 1024;
+
+class WriteArena {
+  buffer: Buffer = Buffer.allocUnsafeSlow(ARENA_SIZE);
+  /** Bytes of `buffer` already claimed. */
+  used = 0;
+
+  /** Claims `size` bytes (at most ARENA_FRAME_LIMIT); returns where they start in `buffer`. */
+  claim(size: number): number {
+    if (this.used + size > this.buffer.length) {
+      this.buffer = Buffer.allocUnsafeSlow(ARENA_SIZE);
+      this.used = 0;
+    }
+    const at = this.used;
+    this.used += size;
+    return at;
+  }
+
+  /** Claims `size` more bytes right after a claim that ended at `end` of `buffer`, if nothing was claimed since. */
+  extend(buffer: Buffer, end: number, size: number): boolean {
+    if (buffer !== this.buffer || end !== this.used || end + size > buffer.length) return false;
+    this.used = end + size;
+    return true;
+  }
+}
+
+export const arena = new WriteArena();
