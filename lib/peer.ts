@@ -104,9 +104,13 @@ export class Peer implements ConnectionHandler {
     this.connection.receiveData(chunk);
     // Control frames are never dropped, so a peer that pings but never reads would grow our send
     // buffer without bound: once what it made us write passes maxBufferedBytes, stop reading it
-    // until the buffer drains. (A silent peer is then dropped by the heartbeat.)
+    // until the buffer drains. (A silent peer is then dropped by the heartbeat.) What the socket
+    // really keeps decides: flush first, as the kernel may take it all at once.
     const grown = this.bufferedAmount;
-    if (grown > buffered && grown > this.options.maxBufferedBytes) this.blockReading();
+    if (grown > buffered && grown > this.options.maxBufferedBytes) {
+      this.flush();
+      if (this.bufferedAmount > this.options.maxBufferedBytes) this.blockReading();
+    }
   }
 
   /**
@@ -175,7 +179,8 @@ export class Peer implements ConnectionHandler {
   }
 
   private blockReading(): void {
-    if (this.sendBlocked || this.socket.destroyed) return;
+    // Only a socket that will say 'drain' may be paused for it.
+    if (this.sendBlocked || this.socket.destroyed || !this.socket.writableNeedDrain) return;
     this.sendBlocked = true;
     this.socket.pause();
     this.socket.once('drain', () => {
@@ -285,7 +290,8 @@ export class Peer implements ConnectionHandler {
   private schedule(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    process.nextTick(flushPeer, this);
+    if (unflushed.length === 0) setImmediate(flushAll);
+    unflushed.push(this);
   }
 
   private endSocket(): void {
@@ -346,6 +352,14 @@ export class Peer implements ConnectionHandler {
   }
 }
 
-function flushPeer(peer: Peer): void {
-  peer.flush();
+/**
+ * Peers with output in this turn of the event loop. They are flushed together once the loop has
+ * read every ready socket (setImmediate runs right after that phase): a burst of writes wakes a
+ * peer process once for many sockets, where a write after each read would wake it for each.
+ */
+const unflushed: Peer[] = [];
+
+function flushAll(): void {
+  for (let i = 0; i < unflushed.length; i++) unflushed[i]!.flush();
+  unflushed.length = 0;
 }
