@@ -71,17 +71,21 @@ export function readHeader(buf: Uint8Array, pos: number, end: number, maxPayload
 const WORD_LOOP_MIN = 32;
 
 /**
- * A BigInt64Array over the last buffer seen: the frames of one read share it (creating a typed
- * array costs far more than unmasking a small frame). Eight bytes per step is twice as fast as
- * four on V8, which compiles BigInt64Array loads, XORs and stores to plain 64-bit operations.
+ * A BigInt64Array over the memory of the last array seen, and that array's offset in it: the
+ * frames of one read share them (creating a typed array, or even reading `buffer` and
+ * `byteOffset`, costs more than unmasking a small frame). Eight bytes per step is twice as fast
+ * as four on V8, which compiles BigInt64Array loads, XORs and stores to plain 64-bit operations.
  */
-let viewedBuffer: ArrayBufferLike | undefined;
+let viewed: Uint8Array | undefined;
 let viewedWords: BigInt64Array<ArrayBufferLike> = new BigInt64Array(0);
+let viewedOffset = 0;
 
-function wordView(buffer: ArrayBufferLike): BigInt64Array {
-  if (buffer !== viewedBuffer) {
-    viewedBuffer = buffer;
+function wordView(data: Uint8Array): BigInt64Array {
+  if (data !== viewed) {
+    viewed = data;
+    const buffer = data.buffer;
     viewedWords = new BigInt64Array(buffer, 0, buffer.byteLength >>> 3);
+    viewedOffset = data.byteOffset;
   }
   return viewedWords;
 }
@@ -99,8 +103,10 @@ export function applyMask(data: Uint8Array, start: number, end: number, mask: Ui
   let i = start;
   let p = phase & 3;
   if (end - start >= WORD_LOOP_MIN) {
-    while (((data.byteOffset + i) & 7) !== 0) {
-      data[i++]! ^= mask[p]!;
+    const view = wordView(data);
+    const offset = viewedOffset;
+    for (const aligned = start + ((8 - ((offset + start) & 7)) & 7); i < aligned; i++) {
+      data[i]! ^= mask[p]!;
       p = (p + 1) & 3;
     }
     maskWordBytes[0] = mask[p]!;
@@ -109,8 +115,7 @@ export function applyMask(data: Uint8Array, start: number, end: number, mask: Ui
     maskWordBytes[3] = mask[(p + 3) & 3]!;
     maskHalves[1] = maskHalves[0]!;
     const word = maskWord[0]!;
-    const view = wordView(data.buffer);
-    const first = (data.byteOffset + i) >>> 3;
+    const first = (offset + i) >>> 3;
     const words = (end - i) >>> 3;
     for (let w = first, last = first + words; w < last; w++) view[w]! ^= word;
     i += words << 3;
