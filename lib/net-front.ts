@@ -3,25 +3,35 @@ import type { Server as NetServer, Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import { address, isHandshakeAttempt, type Listener } from './listener.js';
 import { headEnd, parseRequestHead } from './request-head.js';
+import { ignoreSocket, readSocket, type SocketReader } from './socket-reader.js';
 
-/** Sockets whose request head is being read: their front and what has arrived so far. */
-const reading = new WeakMap<Socket, { front: NetFront; received: Buffer | undefined }>();
+/** Reads one socket's request head, then hands the socket on (and its events with it). */
+class HeadReader implements SocketReader {
+  private received: Buffer | undefined;
 
-// One set of listener functions for every socket: no closures per connection.
-function onHeadData(this: Socket, chunk: Buffer): void {
-  const state = reading.get(this);
-  if (state) state.received = state.front.headData(this, state.received, chunk);
+  constructor(
+    private readonly front: NetFront,
+    private readonly socket: Socket,
+  ) {}
+
+  receive(chunk: Buffer): void {
+    this.received = this.front.headData(this.socket, this.received, chunk);
+  }
+
+  socketEnded(): void {
+    this.front.headGone(this.socket);
+  }
+
+  socketFailed(): void {
+    this.front.headGone(this.socket);
+  }
+
+  socketClosed(): void {}
 }
-function onHeadGone(this: Socket): void {
-  reading.get(this)?.front.headGone(this);
-}
-/**
- * Ends the head reading. The listeners stay, as no-ops: removing an event's last listener
- * deletes its key from the socket's listener table, which turns the table into a dictionary
- * of about half a kilobyte for the life of the connection.
- */
+
+/** Ends the head reading: what the socket says next is for whoever takes it over. */
 function stopReading(socket: Socket): void {
-  reading.delete(socket);
+  readSocket(socket, ignoreSocket);
 }
 
 /**
@@ -49,10 +59,7 @@ export class NetFront {
     // FIN still closes.
     socket.allowHalfOpen = true;
     this.listener.arm(socket);
-    reading.set(socket, { front: this, received: undefined });
-    socket.on('data', onHeadData);
-    socket.on('end', onHeadGone);
-    socket.on('error', onHeadGone);
+    readSocket(socket, new HeadReader(this, socket));
   }
 
   /** More bytes of a request head: answer once it is complete, refuse it once it is too long. */

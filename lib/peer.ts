@@ -4,6 +4,7 @@ import { Initiator, Opcode, SendStatus } from './constants.js';
 import { type CloseInfo, Connection, type ConnectionHandler, ReadyState, type Role } from './connection.js';
 import { COPY_LIMIT, encodeFrame, headerSize, writeFrame } from './frame.js';
 import type { ResolvedConnectionOptions } from './options.js';
+import { readSocket, type SocketReader } from './socket-reader.js';
 import { ARENA_FRAME_LIMIT, arena } from './write-arena.js';
 
 /** What a Peer reports to the Server or Client that owns it. */
@@ -15,24 +16,6 @@ export interface PeerOwner {
   socketClosed?(peer: Peer): void;
 }
 
-/** The socket's Peer, so one set of listener functions serves every socket (no closures per connection). */
-const kPeer = Symbol('wspoll.peer');
-
-type PeerSocket = Duplex & { [kPeer]: Peer };
-
-function onSocketData(this: PeerSocket, chunk: Buffer): void {
-  this[kPeer].receive(chunk);
-}
-function onSocketEnd(this: PeerSocket): void {
-  this[kPeer].socketEnded();
-}
-function onSocketClose(this: PeerSocket): void {
-  this[kPeer].socketClosed();
-}
-function onSocketError(this: PeerSocket, err: Error): void {
-  this[kPeer].connection.terminate(`socket error: ${err.message}`, Initiator.ERROR);
-}
-
 /** An encoded frame, ready for any number of sockets. */
 export type EncodedFrame = ReturnType<typeof encodeFrame>;
 
@@ -40,7 +23,7 @@ export type EncodedFrame = ReturnType<typeof encodeFrame>;
  * Binds one socket to one Connection: moves bytes both ways, coalesces the writes of one tick
  * into one, enforces the send-side limits, runs the close timers and answers the heartbeat.
  */
-export class Peer implements ConnectionHandler {
+export class Peer implements ConnectionHandler, SocketReader {
   readonly connection: Connection;
   /** Bytes of this peer's messages waiting in the owner's event queue. */
   queuedBytes = 0;
@@ -76,11 +59,7 @@ export class Peer implements ConnectionHandler {
   ) {
     this.connection = new Connection({ role, maxMessageSize: options.maxMessageSize, ...(maskKey ? { maskKey } : {}) }, this);
     this.lastHeard = options.clock.now();
-    (socket as PeerSocket)[kPeer] = this;
-    socket.on('data', onSocketData);
-    socket.on('end', onSocketEnd);
-    socket.on('close', onSocketClose);
-    socket.on('error', onSocketError);
+    readSocket(socket, this);
   }
 
   /** Bytes waiting in this connection's send buffer. */
@@ -321,6 +300,10 @@ export class Peer implements ConnectionHandler {
       this.connection.terminate('connection closed without a close frame', Initiator.PEER);
     }
     if (!this.connection.canSend) this.endSocket();
+  }
+
+  socketFailed(err: Error): void {
+    this.connection.terminate(`socket error: ${err.message}`, Initiator.ERROR);
   }
 
   socketClosed(): void {

@@ -14,7 +14,7 @@ const PACKAGE = fileURLToPath(new URL('../package.json', import.meta.url));
 /** The pure core (DESIGN §6, below the line). */
 const CORE = ['connection', 'frame', 'handshake', 'request-head', 'constants', 'errors', 'utf8'];
 /** The I/O layer the core must not reach. */
-const IO = ['server', 'client', 'peer', 'heartbeat', 'listener', 'net-front', 'event-queue', 'write-arena', 'options', 'clock', 'events', 'index'];
+const IO = ['server', 'client', 'peer', 'heartbeat', 'listener', 'net-front', 'event-queue', 'write-arena', 'socket-reader', 'options', 'clock', 'events', 'index'];
 
 /**
  * Every module of lib/ and its layer: a module may import only from lower layers. A new file
@@ -35,6 +35,7 @@ const LAYER: Record<string, number> = {
   options: 5,
   'event-queue': 5,
   'write-arena': 5, // shared memory for outgoing frames
+  'socket-reader': 5, // routes a socket's events to its reader
   peer: 6,
   heartbeat: 7,
   listener: 6,
