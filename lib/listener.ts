@@ -36,6 +36,8 @@ export interface ListenerOptions {
 const REFUSAL_LINGER_MS = 1000;
 
 const NO_QUERY: Record<string, string> = Object.freeze({});
+/** A request target that URL would return unchanged as its pathname, e.g. "/" or "/chat/room-1". */
+const PLAIN_PATH = /^\/(?:[A-Za-z0-9_~-]+\/?)*$/;
 
 /** Headers by which a request shows it means to be a WebSocket handshake, complete or not. */
 const WEBSOCKET_HINTS = ['upgrade', 'sec-websocket-key', 'sec-websocket-version'];
@@ -112,17 +114,19 @@ export class Listener {
     // A reset before we answer must not crash the process (sockets from node:http have no
     // 'error' listener here; ours from the head reader do).
     if (socket.listenerCount('error') === 0) socket.on('error', ignore);
-    const who = address(socket);
     const checked = checkUpgradeRequest(req);
-    if ('status' in checked) return this.refuse(socket, checked, who);
+    if ('status' in checked) return this.refuse(socket, checked, address(socket));
     const { origins, protocols } = this.options;
     const origin = header(req.headers, 'origin');
     if (origins && (origin === undefined || !origins.includes(origin))) {
-      return this.refuse(socket, { status: 403, reason: `origin ${origin ?? '(none)'} is not allowed` }, who);
+      return this.refuse(socket, { status: 403, reason: `origin ${origin ?? '(none)'} is not allowed` }, address(socket));
     }
     const refusal = this.host.refusal();
-    if (refusal) return this.refuse(socket, refusal, who);
-    const url = new URL(req.url ?? '/', 'ws://localhost');
+    if (refusal) return this.refuse(socket, refusal, address(socket));
+    const target = req.url ?? '/';
+    // A plain path is taken as it is; anything else (a query, dots, escapes) goes through URL.
+    const url = PLAIN_PATH.test(target) ? undefined : parseTarget(target);
+    if (url === null) return this.refuse(socket, { status: 400, reason: 'malformed request target' }, address(socket));
     this.host.handshake({
       socket,
       head,
@@ -130,8 +134,8 @@ export class Listener {
       facts: {
         remoteAddress: socket.remoteAddress ?? '',
         remotePort: socket.remotePort ?? 0,
-        path: url.pathname,
-        query: url.search ? Object.fromEntries(url.searchParams) : NO_QUERY,
+        path: url?.pathname ?? target,
+        query: url?.search ? Object.fromEntries(url.searchParams) : NO_QUERY,
         headers: req.headers,
         protocol: selectProtocol(header(req.headers, 'sec-websocket-protocol'), protocols),
       },
@@ -189,3 +193,15 @@ export function address(socket: { remoteAddress?: string | undefined; remotePort
 }
 
 function ignore(): void {}
+
+/**
+ * The request target as a URL: origin-form ("/path?query", RFC 7230 §5.3.1, where "//x" is a
+ * path, not a host) or absolute-form; null when it is neither.
+ */
+function parseTarget(target: string): URL | null {
+  try {
+    return new URL(target.startsWith('/') ? `ws://localhost${target}` : target);
+  } catch {
+    return null;
+  }
+}

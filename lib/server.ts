@@ -372,7 +372,9 @@ export class Server<T = unknown> implements PeerOwner {
       socket.destroy();
       return;
     }
-    (socket as { setTimeout?: (ms: number) => void }).setTimeout?.(0);
+    // node:http may have set an idle timeout on a socket it hands over; a WebSocket may idle.
+    const timed = socket as { timeout?: number; setTimeout?: (ms: number) => void };
+    if (timed.timeout) timed.setTimeout?.(0);
     socket.write(acceptResponse(key, facts.protocol), 'latin1'); // ASCII only: the cheapest encoding
     const peer = new Peer(connId, socket, 'server', this.connectionOptions, this);
     this.sessions.set(connId, { peer, facts, data: undefined, topics: undefined });

@@ -1044,6 +1044,11 @@ describe('opening handshake', CONC, () => {
       expectStatus(req(headers), 101, (h) => assert.equal(h['sec-websocket-accept'], 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=')));
   }
   it('request with a path and query → 101', () => expectStatus(req({}, { path: '/chat?room=1&x=%20' }), 101));
+  it('request target "//" (a path with an empty segment) → 101', () => expectStatus(req({}, { path: '//' }), 101));
+  it('request target that is no URL → 400, and the server goes on', async () => {
+    await expectStatus(req({}, { path: 'http://[' }), 400);
+    await expectStatus(req(), 101);
+  });
   it('request split one byte per write → 101, then echo works', async () => {
     const { p, res } = await rawRequest(req(), 1);
     try {

@@ -461,6 +461,17 @@ describe('ping, info and per-connection data', () => {
     await expectEvent(server, Event.Disconnect);
   });
 
+  it('path is the request path as sent: "//" stays "//", dot segments are resolved', async () => {
+    const { server, url } = await startServer();
+    for (const [sent, path] of [['//', '//'], ['/a/../b?x=1', '/b'], ['/plain-path_1', '/plain-path_1']] as const) {
+      const ws = await open(`${url}${sent}`);
+      const event = await expectEvent(server, Event.NewConnection);
+      assert.equal(event.path, path, `request target ${sent}`);
+      ws.close();
+      await expectEvent(server, Event.Disconnect);
+    }
+  });
+
   it('info(connId) gives the handshake facts and the buffered bytes', async () => {
     const { server, url } = await startServer({ protocols: ['chat'] });
     const ws = await open(`${url}/rooms/7?token=abc&x=1`, { protocols: ['chat'], headers: { 'X-Player': 'alice' } });
