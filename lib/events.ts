@@ -28,7 +28,7 @@ export interface ConnectionRequestEvent extends HandshakeFacts {
 export interface MessageEvent {
   type: typeof Event.Message;
   connId: number;
-  /** A string for a text message, a Buffer (yours to keep) for a binary one. */
+  /** A string for a text message, a Buffer (yours to keep; a view of the read it came in) for a binary one. */
   message: string | Buffer;
   binary: boolean;
 }
