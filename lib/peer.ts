@@ -20,8 +20,9 @@ export interface PeerOwner {
 export type EncodedFrame = ReturnType<typeof encodeFrame>;
 
 /**
- * Binds one socket to one Connection: moves bytes both ways, coalesces the writes of one tick
- * into one, enforces the send-side limits, runs the close timers and answers the heartbeat.
+ * Binds one socket to one Connection: moves bytes both ways, coalesces the writes of one turn of
+ * the event loop into one, enforces the send-side limits, runs the close timers and answers the
+ * heartbeat.
  */
 export class Peer implements ConnectionHandler, SocketReader {
   readonly connection: Connection;
