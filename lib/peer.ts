@@ -61,6 +61,7 @@ export class Peer implements ConnectionHandler, SocketReader {
     this.connection = new Connection({ role, maxMessageSize: options.maxMessageSize, ...(maskKey ? { maskKey } : {}) }, this);
     this.lastHeard = options.clock.now();
     readSocket(socket, this);
+    openPeers++;
   }
 
   /** Bytes waiting in this connection's send buffer. */
@@ -270,6 +271,11 @@ export class Peer implements ConnectionHandler, SocketReader {
   private schedule(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
+    // Batching across sockets needs several of them; alone, a socket is written at once.
+    if (openPeers === 1) {
+      process.nextTick(flushPeer, this);
+      return;
+    }
     if (unflushed.length === 0) setImmediate(flushAll);
     unflushed.push(this);
   }
@@ -308,6 +314,7 @@ export class Peer implements ConnectionHandler, SocketReader {
   }
 
   socketClosed(): void {
+    openPeers--;
     this.connection.terminate('connection lost', Initiator.PEER);
     this.closeTimer?.cancel();
     this.owner.socketClosed?.(this);
@@ -334,6 +341,13 @@ export class Peer implements ConnectionHandler, SocketReader {
       this.pingSentAt = now;
     }
   }
+}
+
+/** Peers whose socket is not closed yet, in this process. */
+let openPeers = 0;
+
+function flushPeer(peer: Peer): void {
+  peer.flush();
 }
 
 /**
