@@ -95,7 +95,7 @@ export class Client implements PeerOwner {
     head: Buffer,
     /** The subprotocol the server chose, or undefined. */
     readonly protocol: string | undefined,
-    private readonly options: ResolvedConnectionOptions,
+    options: ResolvedConnectionOptions,
     maskKey: () => Uint8Array,
   ) {
     socket.setTimeout(0);
@@ -166,8 +166,7 @@ export class Client implements PeerOwner {
   }
 
   peerMessage(peer: Peer, message: string | Buffer, binary: boolean): void {
-    peer.queuedBytes += message.length;
-    if (peer.queuedBytes > this.options.maxQueuedBytesPerConnection) peer.pauseReading();
+    peer.queued(message);
     this.queue.push({ type: Event.Message, connId: CONN_ID, message, binary });
   }
 
@@ -191,8 +190,7 @@ export class Client implements PeerOwner {
    */
   private taken(event: ClientEvent): void {
     if (event.type === Event.Disconnect) return this.peer.finishClose();
-    this.peer.queuedBytes -= event.message.length;
-    if (this.peer.queuedBytes <= this.options.maxQueuedBytesPerConnection) this.peer.resumeReading();
+    this.peer.dequeued(event.message);
   }
 }
 

@@ -22,7 +22,7 @@ export interface ConnectionOptions {
   maxBufferedBytes?: number;
   /** Instead of DROPPED, fail the connection with 1008 when `maxBufferedBytes` would be passed. @default false */
   closeOnBackpressureLimit?: boolean;
-  /** Stop reading from a connection while this many bytes of its messages wait to be polled. @default 1 MiB */
+  /** Stop reading from a connection while this many bytes of its messages wait to be polled (each message counts 64 bytes more for its event, so empty ones count too). @default 1 MiB */
   maxQueuedBytesPerConnection?: number;
   /** The time source; tests pass a fake clock and step it. @default the system clock */
   clock?: Clock;

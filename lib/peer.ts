@@ -16,6 +16,12 @@ export interface PeerOwner {
   socketClosed?(peer: Peer): void;
 }
 
+/**
+ * What a queued message costs beyond its bytes (about what its event object takes): a flood of
+ * empty messages fills the queue too.
+ */
+export const EVENT_COST = 64;
+
 /** An encoded frame, ready for any number of sockets. */
 export type EncodedFrame = ReturnType<typeof encodeFrame>;
 
@@ -26,7 +32,7 @@ export type EncodedFrame = ReturnType<typeof encodeFrame>;
  */
 export class Peer implements ConnectionHandler, SocketReader {
   readonly connection: Connection;
-  /** Bytes of this peer's messages waiting in the owner's event queue. */
+  /** What this peer's messages waiting in the owner's event queue cost: their bytes plus EVENT_COST each. */
   queuedBytes = 0;
   private readingPaused = false;
   /** Reading stopped because pongs and close frames we owe this peer pile up unread (see receive). */
@@ -145,6 +151,18 @@ export class Peer implements ConnectionHandler, SocketReader {
   cut(reason: string, initiator: Initiator): void {
     this.connection.terminate(reason, initiator);
     this.socket.destroy();
+  }
+
+  /** One of this peer's messages entered the owner's queue: past maxQueuedBytesPerConnection, stop reading. */
+  queued(message: string | Buffer): void {
+    this.queuedBytes += message.length + EVENT_COST;
+    if (this.queuedBytes > this.options.maxQueuedBytesPerConnection) this.pauseReading();
+  }
+
+  /** One of this peer's messages left the owner's queue: once under the limit, read again. */
+  dequeued(message: string | Buffer): void {
+    this.queuedBytes -= message.length + EVENT_COST;
+    if (this.queuedBytes <= this.options.maxQueuedBytesPerConnection) this.resumeReading();
   }
 
   pauseReading(): void {

@@ -386,8 +386,7 @@ export class Server<T = unknown> implements PeerOwner {
   }
 
   peerMessage(peer: Peer, message: string | Buffer, binary: boolean): void {
-    peer.queuedBytes += message.length;
-    if (peer.queuedBytes > this.connectionOptions.maxQueuedBytesPerConnection) peer.pauseReading();
+    peer.queued(message);
     this.queue.push({ type: Event.Message, connId: peer.id, message, binary });
   }
 
@@ -428,8 +427,7 @@ export class Server<T = unknown> implements PeerOwner {
     if (event.type === Event.Message) {
       const peer = this.sessions.get(event.connId)?.peer;
       if (!peer) return;
-      peer.queuedBytes -= event.message.length;
-      if (peer.queuedBytes <= this.connectionOptions.maxQueuedBytesPerConnection) peer.resumeReading();
+      peer.dequeued(event.message);
     } else if (event.type === Event.Disconnect) {
       this.sessions.get(event.connId)?.peer.finishClose();
       this.retired = event.connId;

@@ -491,6 +491,31 @@ describe('receive side: maxQueuedBytesPerConnection', () => {
   });
 });
 
+describe('receive side: a flood of empty messages', () => {
+  it('counts each queued event, so empty messages pause reading too, and none is lost', async () => {
+    const limit = 16 * 1024;
+    const h = await start({ maxQueuedBytesPerConnection: limit, pingInterval: 0 }, false);
+    const { ws, id } = await client(h);
+    const count = 200_000; // 1.2 MiB of 6-byte frames: far more events than the limit allows
+    const empty = frame(OP.BINARY, Buffer.alloc(0));
+    ws.write(Buffer.concat(Array.from({ length: count }, () => empty)));
+    await sleep(400);
+    // Reading pauses between reads: one 64 KiB read of 6-byte frames may still queue ~11 000 events.
+    const queued = h.server.info(id)!.queuedBytes;
+    assert.ok(queued > limit && queued < limit + 1024 * 1024, `queued ${queued}, bounded near the limit`);
+    assert.ok(h.server.pending < count / 4, `${h.server.pending} events queued: reading paused`);
+    let received = 0;
+    const deadline = Date.now() + 20_000;
+    while (received < count && Date.now() < deadline) {
+      h.pump();
+      for (const ev of h.log.splice(0)) if (ev.type === Event.Message && ev.connId === id && ev.message.length === 0) received++;
+      await sleep(1);
+    }
+    assert.equal(received, count);
+    assert.equal(h.server.info(id)!.queuedBytes, 0);
+  });
+});
+
 describe('reassembly and maxMessageSize', () => {
   it('65 536+ one-byte fragments of one message arrive as one message', async () => {
     const h = await start({ pingInterval: 0 });
