@@ -17,6 +17,7 @@ import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
+import { openWs } from './ws-client.js';
 import { Event, Server, type ServerEvent, type ServerOptions, TimeoutError } from '../lib/index.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -50,12 +51,7 @@ async function startServer<T = unknown>(options: ServerOptions = {}): Promise<{ 
 }
 
 function open(url: string, protocols: string[] = [], options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
-  const ws = new WebSocket(url, protocols, options);
-  clients.push(ws);
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
+  return openWs(clients, url, protocols, options);
 }
 
 interface Refusal {

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import WebSocket from 'ws';
+import { openWs } from './ws-client.js';
 import { Event, Server, type ServerEvent, type ServerOptions } from '../lib/index.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -42,12 +43,7 @@ async function echoServer(options: ServerOptions = {}): Promise<{ server: Server
 }
 
 function open(url: string, protocols: string[] = [], options: WebSocket.ClientOptions = {}): Promise<WebSocket> {
-  const ws = new WebSocket(url, protocols, options);
-  clients.push(ws);
-  return new Promise((resolve, reject) => {
-    ws.once('open', () => resolve(ws));
-    ws.once('error', reject);
-  });
+  return openWs(clients, url, protocols, options);
 }
 
 function nextMessage(ws: WebSocket): Promise<{ data: Buffer; binary: boolean }> {
