@@ -8,43 +8,50 @@ interface Waiter<E> {
 
 /**
  * A FIFO of events on a growable ring buffer (no Array.shift on the hot path), with
- * promise-based waiting for the next event. `onTake` is told of every event that leaves.
+ * promise-based waiting for the next event. Each event may carry a source (its connection's
+ * Peer, say) that `onTake` is given back when the event leaves: no lookup by id per event.
  */
-export class EventQueue<E> {
+export class EventQueue<E, S = undefined> {
   private items: (E | undefined)[] = new Array(64);
+  private sources: (S | undefined)[] = new Array(64);
   private head = 0;
   private count = 0;
   private readonly waiters: Waiter<E>[] = [];
 
   constructor(
     private readonly clock: Clock,
-    private readonly onTake: (event: E) => void,
+    private readonly onTake: (event: E, source: S | undefined) => void,
   ) {}
 
   get length(): number {
     return this.count;
   }
 
-  push(event: E): void {
-    const waiter = this.waiters.shift();
-    if (waiter) {
+  push(event: E, source?: S): void {
+    if (this.waiters.length > 0) {
+      const waiter = this.waiters.shift()!;
       waiter.timer?.cancel();
-      this.onTake(event);
+      this.onTake(event, source);
       waiter.resolve(event);
       return;
     }
     if (this.count === this.items.length) this.grow();
-    this.items[(this.head + this.count) & (this.items.length - 1)] = event;
+    const at = (this.head + this.count) & (this.items.length - 1);
+    this.items[at] = event;
+    this.sources[at] = source;
     this.count++;
   }
 
   shift(): E | undefined {
     if (this.count === 0) return undefined;
-    const event = this.items[this.head];
-    this.items[this.head] = undefined;
-    this.head = (this.head + 1) & (this.items.length - 1);
+    const at = this.head;
+    const event = this.items[at];
+    const source = this.sources[at];
+    this.items[at] = undefined;
+    this.sources[at] = undefined;
+    this.head = (at + 1) & (this.items.length - 1);
     this.count--;
-    this.onTake(event!);
+    this.onTake(event!, source);
     return event;
   }
 
@@ -72,9 +79,15 @@ export class EventQueue<E> {
   }
 
   private grow(): void {
-    const bigger: (E | undefined)[] = new Array(this.items.length * 2);
-    for (let i = 0; i < this.count; i++) bigger[i] = this.items[(this.head + i) & (this.items.length - 1)];
-    this.items = bigger;
+    const size = this.items.length;
+    const items: (E | undefined)[] = new Array(size * 2);
+    const sources: (S | undefined)[] = new Array(size * 2);
+    for (let i = 0; i < this.count; i++) {
+      items[i] = this.items[(this.head + i) & (size - 1)];
+      sources[i] = this.sources[(this.head + i) & (size - 1)];
+    }
+    this.items = items;
+    this.sources = sources;
     this.head = 0;
   }
 }

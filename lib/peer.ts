@@ -106,27 +106,28 @@ export class Peer implements ConnectionHandler, SocketReader {
    */
   send(data: string | Uint8Array, binary: boolean): SendStatus {
     if (!this.connection.canSend) return SendStatus.CLOSED;
-    if (!this.admit()) return SendStatus.DROPPED;
+    const buffered = this.bufferedAmount;
+    if (!this.admit(buffered)) return SendStatus.DROPPED;
     const opcode = binary ? Opcode.BINARY : Opcode.TEXT;
     const mask = this.maskKey?.();
     if (!mask && typeof data !== 'string' && data.length >= COPY_LIMIT) {
       this.writeEncoded(encodeFrame(opcode, data));
-    } else {
-      const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-      const size = headerSize(length, mask !== undefined) + length;
-      const out = this.reserve(size);
-      this.pieceEnd = writeFrame(out, this.pieceEnd, opcode, data, length, mask);
-      this.pendingBytes += size;
+      return this.status(this.bufferedAmount);
     }
-    return this.status();
+    const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+    const size = headerSize(length, mask !== undefined) + length;
+    const out = this.reserve(size);
+    this.pieceEnd = writeFrame(out, this.pieceEnd, opcode, data, length, mask);
+    this.pendingBytes += size;
+    return this.status(buffered + size);
   }
 
   /** Writes a frame encoded once for many peers (broadcast, publish). */
   sendEncoded(frame: EncodedFrame): SendStatus {
     if (!this.connection.canSend) return SendStatus.CLOSED;
-    if (!this.admit()) return SendStatus.DROPPED;
+    if (!this.admit(this.bufferedAmount)) return SendStatus.DROPPED;
     this.writeEncoded(frame);
-    return this.status();
+    return this.status(this.bufferedAmount);
   }
 
   private writeEncoded(frame: EncodedFrame): void {
@@ -305,14 +306,14 @@ export class Peer implements ConnectionHandler, SocketReader {
   }
 
   /** A message is refused only once the send buffer already holds `maxBufferedBytes`. */
-  private admit(): boolean {
-    if (this.bufferedAmount < this.options.maxBufferedBytes) return true;
+  private admit(buffered: number): boolean {
+    if (buffered < this.options.maxBufferedBytes) return true;
     if (this.options.closeOnBackpressureLimit) this.connection.fail(1008, 'send buffer limit reached', undefined, Initiator.ERROR);
     return false;
   }
 
-  private status(): SendStatus {
-    return this.bufferedAmount > this.options.sendHighWaterMark ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
+  private status(buffered: number): SendStatus {
+    return buffered > this.options.sendHighWaterMark ? SendStatus.BACKPRESSURE : SendStatus.SUCCESS;
   }
 
   /**

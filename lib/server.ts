@@ -63,7 +63,7 @@ interface PendingRequest {
 export class Server<T = unknown> implements PeerOwner {
   private readonly connectionOptions: ResolvedConnectionOptions;
   private readonly options: ServerOptions;
-  private readonly queue: EventQueue<ServerEvent>;
+  private readonly queue: EventQueue<ServerEvent, Peer>;
   private readonly sessions = new Map<number, Session<T>>();
   private readonly requests = new Map<number, PendingRequest>();
   private readonly topics = new Map<string, Set<Session<T>>>();
@@ -85,7 +85,7 @@ export class Server<T = unknown> implements PeerOwner {
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.connectionOptions = resolveConnectionOptions(options);
-    this.queue = new EventQueue(this.connectionOptions.clock, (event) => this.taken(event));
+    this.queue = new EventQueue(this.connectionOptions.clock, (event, peer) => this.taken(event, peer));
     this.heartbeat = new Heartbeat(this.connectionOptions, () => this.peers());
   }
 
@@ -387,7 +387,7 @@ export class Server<T = unknown> implements PeerOwner {
 
   peerMessage(peer: Peer, message: string | Buffer, binary: boolean): void {
     peer.queued(message);
-    this.queue.push({ type: Event.Message, connId: peer.id, message, binary });
+    this.queue.push({ type: Event.Message, connId: peer.id, message, binary }, peer);
   }
 
   peerClosed(peer: Peer, info: CloseInfo): void {
@@ -405,7 +405,7 @@ export class Server<T = unknown> implements PeerOwner {
       reason: info.reason,
       wasClean: info.wasClean,
       initiator: info.initiator,
-    });
+    }, peer);
   }
 
   socketClosed(peer: Peer): void {
@@ -419,17 +419,15 @@ export class Server<T = unknown> implements PeerOwner {
    * it until now); its session stays readable (getData, info) while the program handles it,
    * and is retired when the next event is taken.
    */
-  private taken(event: ServerEvent): void {
+  private taken(event: ServerEvent, peer: Peer | undefined): void {
     if (this.retired !== undefined) {
       this.sessions.delete(this.retired);
       this.retired = undefined;
     }
     if (event.type === Event.Message) {
-      const peer = this.sessions.get(event.connId)?.peer;
-      if (!peer) return;
-      peer.dequeued(event.message);
+      peer!.dequeued(event.message);
     } else if (event.type === Event.Disconnect) {
-      this.sessions.get(event.connId)?.peer.finishClose();
+      peer!.finishClose();
       this.retired = event.connId;
     }
   }
