@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { Initiator, isValidWireCloseCode, Opcode } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { applyMask, closePayload, encodeFrame, FrameHeader, isControl, readHeader } from './frame.js';
+import { bufferView } from './memory-view.js';
 import { Utf8Validator } from './utf8.js';
 
 export type Role = 'server' | 'client';
@@ -323,7 +324,7 @@ export class Connection {
         }
         this.handler.message(data.toString('utf8', pos, pos + n), false);
       } else {
-        this.handler.message(data.subarray(pos, pos + n), true);
+        this.handler.message(bufferView(data, pos, n), true);
       }
       return;
     }

@@ -12,7 +12,7 @@ const LIB = fileURLToPath(new URL('../lib/', import.meta.url));
 const PACKAGE = fileURLToPath(new URL('../package.json', import.meta.url));
 
 /** The pure core (DESIGN §6, below the line). */
-const CORE = ['connection', 'frame', 'handshake', 'request-head', 'constants', 'errors', 'utf8'];
+const CORE = ['connection', 'frame', 'handshake', 'request-head', 'constants', 'errors', 'utf8', 'memory-view'];
 /** The I/O layer the core must not reach. */
 const IO = ['server', 'client', 'peer', 'heartbeat', 'listener', 'net-front', 'event-queue', 'write-arena', 'socket-reader', 'options', 'clock', 'events', 'index'];
 
@@ -25,6 +25,7 @@ const LAYER: Record<string, number> = {
   errors: 1,
   utf8: 1,
   'mask-pool': 1, // random mask keys: node:crypto only
+  'memory-view': 1, // cheap views into a read's memory
   frame: 2,
   handshake: 2,
   'request-head': 2,
@@ -80,7 +81,7 @@ function localTarget(specifier: string): string | undefined {
 
 describe('architecture (DESIGN §6)', () => {
   it('finds the imports it checks (the scanner works)', () => {
-    assert.deepEqual(importsOf('connection').filter((s) => s.startsWith('./')).sort(), ['./constants.js', './errors.js', './frame.js', './utf8.js']);
+    assert.deepEqual(importsOf('connection').filter((s) => s.startsWith('./')).sort(), ['./constants.js', './errors.js', './frame.js', './memory-view.js', './utf8.js']);
     assert.ok(importsOf('server').includes('node:http'));
     assert.ok(importsOf('index').includes('./server.js'), 'export … from is an import too');
   });
