@@ -98,9 +98,17 @@ export function applyMask(data: Uint8Array, start: number, end: number, mask: Ui
     maskWordBytes[3] = mask[(p + 3) & 3]!;
     maskHalves[1] = maskHalves[0]!;
     const word = maskWord[0]!;
-    const first = (offset + i) >>> 3;
     const words = (end - i) >>> 3;
-    for (let w = first, last = first + words; w < last; w++) view[w]! ^= word;
+    let w = (offset + i) >>> 3;
+    const last = w + words;
+    // Four words per step: V8 does not unroll loops, and the step's own cost is half the work.
+    for (const last4 = last - 3; w < last4; w += 4) {
+      view[w]! ^= word;
+      view[w + 1]! ^= word;
+      view[w + 2]! ^= word;
+      view[w + 3]! ^= word;
+    }
+    for (; w < last; w++) view[w]! ^= word;
     i += words << 3;
   }
   for (; i < end; i++) {
