@@ -60,6 +60,8 @@ const maskBytes = new Uint8Array(4);
 export class Connection {
   state: ReadyState = ReadyState.OPEN;
   readonly role: Role;
+  /** True on the server: the peer is a client, which masks every frame. */
+  private readonly peerMasks: boolean;
   private readonly maxMessageSize: number;
   private readonly maskKey: (() => Uint8Array) | undefined;
   private readonly handler: ConnectionHandler;
@@ -67,7 +69,6 @@ export class Connection {
   /** The current frame's header fields (a shared FrameHeader only decodes them). */
   private fin = false;
   private opcode = 0;
-  private masked = false;
   private maskWord = 0;
   private payloadLength = 0;
   /** Bytes of a header split across reads. */
@@ -94,6 +95,7 @@ export class Connection {
 
   constructor(options: ConnectionOptions, handler: ConnectionHandler) {
     this.role = options.role;
+    this.peerMasks = options.role === 'server';
     this.maxMessageSize = options.maxMessageSize;
     this.maskKey = options.maskKey;
     this.handler = handler;
@@ -198,39 +200,63 @@ export class Connection {
     const end = data.length;
     let pos = 0;
     while (pos < end && this.state !== ReadyState.CLOSED) {
-      if (!this.inFrame) {
-        const size = readHeader(data, pos, end, this.maxMessageSize - this.messageBytes, decoded);
-        if (size === 0) {
-          this.stash = Buffer.from(data.subarray(pos));
-          return;
-        }
-        pos += size;
-        this.takeHeader();
-        this.startFrame();
+      if (this.inFrame) {
+        const n = Math.min(end - pos, this.frameRemaining);
+        if (isControl(this.opcode)) this.controlPayload(data, pos, n);
+        else this.dataPayload(data, pos, n);
+        pos += n;
         continue;
       }
-      const n = Math.min(end - pos, this.frameRemaining);
-      if (isControl(this.opcode)) this.controlPayload(data, pos, n);
-      else this.dataPayload(data, pos, n);
-      pos += n;
+      const size = readHeader(data, pos, end, this.maxMessageSize - this.messageBytes, decoded);
+      if (size === 0) {
+        this.stash = Buffer.from(data.subarray(pos));
+        return;
+      }
+      pos += size;
+      // §5.1: clients MUST mask every frame, servers MUST NOT.
+      if (decoded.masked !== this.peerMasks) {
+        throw new ProtocolError(1002, this.peerMasks ? 'client frame not masked' : 'server frame masked');
+      }
+      const opcode = decoded.opcode;
+      const length = decoded.payloadLength;
+      if (decoded.fin && (opcode === Opcode.TEXT || opcode === Opcode.BINARY) && this.messageOpcode === 0 && end - pos >= length) {
+        // The hot path: a whole unfragmented message inside this read, delivered straight from
+        // the header, without the per-frame state of the general path.
+        if (this.peerMasks) applyMask(data, pos, pos + length, decoded.mask, 0);
+        this.deliverWhole(data, pos, length, opcode === Opcode.TEXT);
+        pos += length;
+        continue;
+      }
+      this.takeHeader();
+      this.startFrame();
     }
+  }
+
+  /**
+   * A whole message inside one read, delivered without copying: a binary one is a view of the
+   * read's memory (as the read's other messages are).
+   */
+  private deliverWhole(data: Buffer, pos: number, n: number, text: boolean): void {
+    if (!text) {
+      this.handler.message(bufferView(data, pos, n), true);
+      return;
+    }
+    if (!isAscii(data, pos, pos + n) && !isUtf8(data.subarray(pos, pos + n))) {
+      throw new ProtocolError(1007, 'text message is not valid UTF-8');
+    }
+    this.handler.message(data.toString('utf8', pos, pos + n), false);
   }
 
   /** Copies the decoded header into this connection: it stays per connection only as a few numbers. */
   private takeHeader(): void {
     this.fin = decoded.fin;
     this.opcode = decoded.opcode;
-    this.masked = decoded.masked;
     this.payloadLength = decoded.payloadLength;
     const m = decoded.mask;
     this.maskWord = ((m[0]! << 24) | (m[1]! << 16) | (m[2]! << 8) | m[3]!) >>> 0;
   }
 
   private startFrame(): void {
-    // §5.1: clients MUST mask every frame, servers MUST NOT.
-    if (this.masked !== (this.role === 'server')) {
-      throw new ProtocolError(1002, this.role === 'server' ? 'client frame not masked' : 'server frame masked');
-    }
     if (this.opcode === Opcode.CONT) {
       if (this.messageOpcode === 0) throw new ProtocolError(1002, 'continuation frame without a message to continue');
     } else if (!isControl(this.opcode)) {
@@ -248,7 +274,7 @@ export class Connection {
   }
 
   private unmask(data: Buffer, pos: number, n: number): void {
-    if (this.masked) {
+    if (this.peerMasks) {
       const word = this.maskWord;
       maskBytes[0] = word >>> 24;
       maskBytes[1] = (word >>> 16) & 0xff;
@@ -312,22 +338,6 @@ export class Connection {
 
   private dataPayload(data: Buffer, pos: number, n: number): void {
     const text = this.messageOpcode === Opcode.TEXT;
-    // Fast path: a whole unfragmented message inside this read, delivered without copying: a
-    // binary one is a view of the read's memory (as the read's other messages are).
-    if (this.fin && this.opcode !== Opcode.CONT && n === this.frameRemaining && this.frameDone === 0) {
-      this.unmask(data, pos, n);
-      this.messageOpcode = 0;
-      this.messageBytes = 0;
-      if (text) {
-        if (!isAscii(data, pos, pos + n) && !isUtf8(data.subarray(pos, pos + n))) {
-          throw new ProtocolError(1007, 'text message is not valid UTF-8');
-        }
-        this.handler.message(data.toString('utf8', pos, pos + n), false);
-      } else {
-        this.handler.message(bufferView(data, pos, n), true);
-      }
-      return;
-    }
     this.unmask(data, pos, n);
     // §8.1: fail as soon as the text cannot be valid UTF-8, even mid-frame.
     if (text && !(this.utf8 ??= new Utf8Validator()).write(data, pos, pos + n)) {
