@@ -162,8 +162,16 @@ describe('the demo in headless Chromium', { timeout: 60_000 }, () => {
     await bob.getByTestId('stream-subscribe').click();
     await shows(bob, 'stream-state', /^subscribed$/);
     await shows(bob, 'stream-seq', /^\d+$/);
-    const first = await number(bob, 'stream-seq');
-    await bob.waitForFunction(() => Number(document.querySelector('[data-testid="stream-chart"]')!.getAttribute('data-points')) >= 30, null, { timeout: 5000 });
+    // Read together: on a slow machine several points may have arrived before this read.
+    const [first, firstPoints] = await bob.evaluate(() => [
+      Number(document.querySelector('[data-testid="stream-seq"]')!.textContent),
+      Number(document.querySelector('[data-testid="stream-chart"]')!.getAttribute('data-points')),
+    ]);
+    await bob.waitForFunction(
+      (points) => Number(document.querySelector('[data-testid="stream-chart"]')!.getAttribute('data-points')) >= points + 29,
+      firstPoints,
+      { timeout: 5000 },
+    );
     assert.ok((await number(bob, 'stream-seq')) >= first + 29, 'seq increases');
     await shows(bob, 'stream-rate', /^(1\d|[2-9]\d)\/s$/);
     const inked = await bob.getByTestId('stream-chart').evaluate((canvas: HTMLCanvasElement) => {
