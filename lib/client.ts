@@ -11,7 +11,7 @@ import { checkUpgradeResponse, createKey } from './handshake.js';
 import { randomMaskKey } from './mask-pool.js';
 import { type ConnectionOptions, type ResolvedConnectionOptions, resolveConnectionOptions } from './options.js';
 import { Heartbeat } from './heartbeat.js';
-import { Peer, type PeerOwner } from './peer.js';
+import { Peer, type PeerOwner, turnBatching } from './peer.js';
 
 /** Options of `Client.connect(url, options)`. */
 export interface ClientOptions extends ConnectionOptions {
@@ -100,7 +100,7 @@ export class Client implements PeerOwner {
   ) {
     socket.setTimeout(0);
     socket.setNoDelay(true);
-    this.queue = new EventQueue(options.clock, (event) => this.taken(event));
+    this.queue = new EventQueue(options.clock, (event) => this.taken(event), turnBatching);
     this.peer = new Peer(CONN_ID, socket, 'client', options, this, maskKey);
     this.heartbeat = new Heartbeat(options, () => [this.peer]);
     this.heartbeat.start();

@@ -6,10 +6,25 @@ interface Waiter<E> {
   timer: Timer | undefined;
 }
 
+/** How a queue's wake-ups fit the turn of the event loop. */
+export interface TurnBatching {
+  /** True while wake-ups are batched per turn. */
+  active(): boolean;
+  /** Runs once a program woken by a batched wake-up has had its turn. */
+  afterWake(): void;
+}
+
+const NO_BATCHING: TurnBatching = { active: () => false, afterWake: () => {} };
+
 /**
  * A FIFO of events on a growable ring buffer (no Array.shift on the hot path), with
  * promise-based waiting for the next event. Each event may carry a source (its connection's
  * Peer, say) that `onTake` is given back when the event leaves: no lookup by id per event.
+ *
+ * While `batching` is active, waiters are woken once per turn of the event loop, after its I/O
+ * callbacks (setImmediate): a program awaiting `next()` then handles everything the turn read
+ * in one go, instead of once per socket read, and `afterWake` can send its answers in the same
+ * turn. Otherwise a waiter is woken at the push.
  */
 export class EventQueue<E, S = undefined> {
   private items: (E | undefined)[] = new Array(64);
@@ -17,10 +32,12 @@ export class EventQueue<E, S = undefined> {
   private head = 0;
   private count = 0;
   private readonly waiters: Waiter<E>[] = [];
+  private wakeScheduled = false;
 
   constructor(
     private readonly clock: Clock,
     private readonly onTake: (event: E, source: S | undefined) => void,
+    private readonly batching: TurnBatching = NO_BATCHING,
   ) {}
 
   get length(): number {
@@ -29,11 +46,18 @@ export class EventQueue<E, S = undefined> {
 
   push(event: E, source?: S): void {
     if (this.waiters.length > 0) {
-      const waiter = this.waiters.shift()!;
-      waiter.timer?.cancel();
-      this.onTake(event, source);
-      waiter.resolve(event);
-      return;
+      // At the push only when nothing older waits for a batched wake-up: events keep their order.
+      if (this.count === 0 && !this.batching.active()) {
+        const waiter = this.waiters.shift()!;
+        waiter.timer?.cancel();
+        this.onTake(event, source);
+        waiter.resolve(event);
+        return;
+      }
+      if (!this.wakeScheduled) {
+        this.wakeScheduled = true;
+        setImmediate(this.wake);
+      }
     }
     if (this.count === this.items.length) this.grow();
     const at = (this.head + this.count) & (this.items.length - 1);
@@ -77,6 +101,18 @@ export class EventQueue<E, S = undefined> {
       this.waiters.push(waiter);
     });
   }
+
+  /** Hands queued events to the waiters, oldest first to each. */
+  private readonly wake = (): void => {
+    this.wakeScheduled = false;
+    while (this.waiters.length > 0 && this.count > 0) {
+      const waiter = this.waiters.shift()!;
+      waiter.timer?.cancel();
+      waiter.resolve(this.shift()!);
+    }
+    // Queued after the woken continuations, so it runs once they have had their turn.
+    queueMicrotask(this.batching.afterWake);
+  };
 
   private grow(): void {
     const size = this.items.length;

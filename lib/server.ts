@@ -14,7 +14,7 @@ import { Heartbeat } from './heartbeat.js';
 import { address, type Candidate, Listener } from './listener.js';
 import { NetFront } from './net-front.js';
 import { type ResolvedConnectionOptions, resolveConnectionOptions, type ServerOptions } from './options.js';
-import { type EncodedFrame, Peer, type PeerOwner } from './peer.js';
+import { type EncodedFrame, Peer, type PeerOwner, turnBatching } from './peer.js';
 
 export interface StartOptions {
   /** @default all interfaces */
@@ -85,7 +85,7 @@ export class Server<T = unknown> implements PeerOwner {
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.connectionOptions = resolveConnectionOptions(options);
-    this.queue = new EventQueue(this.connectionOptions.clock, (event, peer) => this.taken(event, peer));
+    this.queue = new EventQueue(this.connectionOptions.clock, (event, peer) => this.taken(event, peer), turnBatching);
     this.heartbeat = new Heartbeat(this.connectionOptions, () => this.peers());
   }
 
