@@ -68,8 +68,11 @@ export function readHeader(buf: Uint8Array, pos: number, end: number, maxPayload
   return size;
 }
 
-/** Below this many bytes a plain byte loop beats the word loop's setup. */
-const WORD_LOOP_MIN = 32;
+/**
+ * Below this many bytes a plain byte loop beats the word loop's setup, which on the first frame
+ * of a read includes making the read's word view (a small echo message comes alone in its read).
+ */
+const WORD_LOOP_MIN = 64;
 
 /** The mask twice over, in memory order, read back as one 64-bit word. */
 const maskWord = new BigInt64Array(1);

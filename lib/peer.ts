@@ -292,11 +292,10 @@ export class Peer implements ConnectionHandler, SocketReader {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
     // Batching across sockets needs several of them; alone, a socket is written at once.
-    if (openPeers === 1) {
-      process.nextTick(flushPeer, this);
-      return;
+    if (unflushed.length === 0) {
+      if (openPeers === 1) process.nextTick(flushAll);
+      else setImmediate(flushAll);
     }
-    if (unflushed.length === 0) setImmediate(flushAll);
     unflushed.push(this);
   }
 
@@ -378,14 +377,11 @@ export const turnBatching: TurnBatching = {
   afterWake: flushAll,
 };
 
-function flushPeer(peer: Peer): void {
-  peer.flush();
-}
-
 /**
  * Peers with output in this turn of the event loop. They are flushed together once the loop has
  * read every ready socket (setImmediate runs right after that phase): a burst of writes wakes a
- * peer process once for many sockets, where a write after each read would wake it for each.
+ * peer process once for many sockets, where a write after each read would wake it for each. A
+ * lone socket is flushed right after the current callback (process.nextTick).
  */
 const unflushed: Peer[] = [];
 
