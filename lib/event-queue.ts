@@ -48,10 +48,8 @@ export class EventQueue<E, S = undefined> {
     if (this.waiters.length > 0) {
       // At the push only when nothing older waits for a batched wake-up: events keep their order.
       if (this.count === 0 && !this.batching.active()) {
-        const waiter = this.waiters.shift()!;
-        waiter.timer?.cancel();
         this.onTake(event, source);
-        waiter.resolve(event);
+        this.resolveWaiter(event);
         return;
       }
       if (!this.wakeScheduled) {
@@ -105,14 +103,18 @@ export class EventQueue<E, S = undefined> {
   /** Hands queued events to the waiters, oldest first to each. */
   private readonly wake = (): void => {
     this.wakeScheduled = false;
-    while (this.waiters.length > 0 && this.count > 0) {
-      const waiter = this.waiters.shift()!;
-      waiter.timer?.cancel();
-      waiter.resolve(this.shift()!);
-    }
+    if (this.waiters.length === 0 || this.count === 0) return;
+    while (this.waiters.length > 0 && this.count > 0) this.resolveWaiter(this.shift()!);
     // Queued after the woken continuations, so it runs once they have had their turn.
     queueMicrotask(this.batching.afterWake);
   };
+
+  /** Gives `event` to the oldest waiter. */
+  private resolveWaiter(event: E): void {
+    const waiter = this.waiters.shift()!;
+    waiter.timer?.cancel();
+    waiter.resolve(event);
+  }
 
   private grow(): void {
     const size = this.items.length;
