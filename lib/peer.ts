@@ -291,10 +291,9 @@ export class Peer implements ConnectionHandler, SocketReader {
   private schedule(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // Batching across sockets needs several of them; alone, a socket is written at once.
     if (unflushed.length === 0) {
-      if (openPeers === 1) process.nextTick(flushAll);
-      else setImmediate(flushAll);
+      if (batchingAcrossSockets()) setImmediate(flushAll);
+      else process.nextTick(flushAll);
     }
     unflushed.push(this);
   }
@@ -365,6 +364,11 @@ export class Peer implements ConnectionHandler, SocketReader {
 /** Peers whose socket is not closed yet, in this process. */
 let openPeers = 0;
 
+/** Batching across sockets needs several of them; alone, a socket is written (and its program woken) at once. */
+function batchingAcrossSockets(): boolean {
+  return openPeers > 1;
+}
+
 /**
  * How the owners' event queues wake a program awaiting `next()` (see EventQueue). With several
  * sockets open, once per turn, after every ready socket was read: the program answers them all
@@ -373,7 +377,7 @@ let openPeers = 0;
  * nothing there, and the extra hop through setImmediate doubled its latency tail.
  */
 export const turnBatching: TurnBatching = {
-  active: () => openPeers > 1,
+  active: batchingAcrossSockets,
   afterWake: flushAll,
 };
 
