@@ -367,6 +367,26 @@ describe('Client ↔ wspoll Server, stepped with await next()', () => {
     });
   });
 
+  it('gets the first message of a wss:// connection without a delayed-ACK stall (Nagle off on the server)', async () => {
+    // With Nagle's algorithm on, the server's first small frame waits behind its unacknowledged
+    // TLS session tickets until the client's delayed ACK, about 40 ms later, on every connection.
+    const certificate = selfSignedCertificate();
+    const { server, url } = await startServer({}, certificate);
+    const delays: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const client = await connect(url, { tls: { ca: certificate.cert } });
+      const { connId } = await nextOf(server, Event.NewConnection);
+      const sentAt = performance.now();
+      server.send(connId, 'first');
+      assert.equal((await nextOf(client, Event.Message)).message, 'first');
+      delays.push(performance.now() - sentAt);
+      client.drop();
+      await nextOf(server, Event.Disconnect);
+    }
+    // The best of three: a stall shows on every connection, a busy machine only now and then.
+    assert.ok(Math.min(...delays) < 20, `first-message delays ${delays.map((d) => d.toFixed(1)).join(', ')} ms`);
+  });
+
   it('is refused with NO_HANDSHAKE and the status when the server refuses the origin', async () => {
     const { url } = await startServer({ origins: ['https://good.example'] });
     await assert.rejects(connect(url, { origin: 'https://evil.example' }), isHandshakeError(ErrorCode.NO_HANDSHAKE, 403));
