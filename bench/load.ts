@@ -249,7 +249,7 @@ export interface Window {
  * every measured window also reports how busy the server and this generator were (CPU time over
  * wall time, 100 = one full core): a generator near 100 while the server is not is a bottleneck.
  */
-export const probe: { serverCpuSeconds?: () => number; systemCpuSeconds?: () => number } = {};
+export const probe: { serverCpuSeconds?: () => number; systemCpuSeconds?: () => number; stealCpuSeconds?: () => number } = {};
 
 interface Measured {
   rate: number;
@@ -263,6 +263,7 @@ async function measure(count: () => number, w: Window): Promise<Measured> {
   const u0 = process.cpuUsage();
   const s0 = probe.serverCpuSeconds?.() ?? NaN;
   const a0 = probe.systemCpuSeconds?.() ?? NaN;
+  const st0 = probe.stealCpuSeconds?.() ?? NaN;
   const t0 = now();
   await sleep(w.durationMs);
   const c1 = count();
@@ -270,12 +271,14 @@ async function measure(count: () => number, w: Window): Promise<Measured> {
   const u = process.cpuUsage(u0);
   const s1 = probe.serverCpuSeconds?.() ?? NaN;
   const a1 = probe.systemCpuSeconds?.() ?? NaN;
+  const st1 = probe.stealCpuSeconds?.() ?? NaN;
   const pct = (sec: number): number => Math.round((sec / wall) * 100);
   const loadSec = (u.user + u.system) / 1e6;
   const cpu: Record<string, number> = { loadCpu: pct(loadSec) };
   if (!Number.isNaN(s0)) cpu['serverCpu'] = pct(s1 - s0);
-  // everything else on the machine (other processes, interrupts): should be ~0 for a valid run
+  // everything else on the machine (other processes, interrupts, steal): should be ~0 for a valid run
   if (!Number.isNaN(a0) && !Number.isNaN(s0)) cpu['otherCpu'] = Math.max(0, pct(a1 - a0 - loadSec - (s1 - s0)));
+  if (!Number.isNaN(st0)) cpu['stealCpu'] = pct(st1 - st0);
   return { rate: (c1 - c0) / wall, cpu };
 }
 

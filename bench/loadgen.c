@@ -638,29 +638,34 @@ static double pid_cpu_seconds(long pid) {
   return (double)(ut + st) / (double)clk_tck;
 }
 
-/** Busy CPU time of the whole machine in seconds (user nice system irq softirq steal), or -1. */
-static double system_cpu_seconds(void) {
+/**
+ * CPU time of the whole machine in seconds from /proc/stat: *busy (user nice system irq softirq
+ * steal) and *steal, the part the hypervisor gave to other guests. Returns -1 if unreadable.
+ */
+static int machine_cpu_seconds(double *busy, double *steal) {
   char buf[512];
   if (read_small_file("/proc/stat", buf, sizeof buf) <= 0) return -1;
   unsigned long long v[8];
   if (sscanf(buf, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
              &v[7]) != 8)
     return -1;
-  return (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)clk_tck;
+  *busy = (double)(v[0] + v[1] + v[2] + v[5] + v[6] + v[7]) / (double)clk_tck;
+  *steal = (double)v[7] / (double)clk_tck;
+  return 0;
 }
 
 typedef struct {
   int64_t t;
   uint64_t count;
-  double load, server, sys;
+  double load, server, sys, steal; // sys < 0: /proc/stat unreadable
 } Snap;
 
 static Snap snap(void) {
-  Snap s;
+  Snap s = {0};
   s.count = total;
   s.load = own_cpu_seconds();
   s.server = opt.server_pid ? pid_cpu_seconds(opt.server_pid) : -1;
-  s.sys = system_cpu_seconds();
+  if (machine_cpu_seconds(&s.sys, &s.steal) < 0) s.sys = -1;
   s.t = now_ns();
   return s;
 }
@@ -685,7 +690,8 @@ static void report_rate(const Snap *a, const Snap *b) {
     printf(",\"serverCpu\":%ld", round_pos(srv / wall * 100));
     if (a->sys >= 0 && b->sys >= 0) {
       double other = (b->sys - a->sys - load - srv) / wall * 100;
-      printf(",\"otherCpu\":%ld", other > 0 ? round_pos(other) : 0L);
+      printf(",\"otherCpu\":%ld,\"stealCpu\":%ld", other > 0 ? round_pos(other) : 0L,
+             round_pos((b->steal - a->steal) / wall * 100));
     }
   }
   if (lost) printf(",\"lostConnections\":%ld", lost);

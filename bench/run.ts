@@ -143,6 +143,16 @@ function freePort(): Promise<number> {
   });
 }
 
+/** The first line of /proc/stat (all CPUs), in ticks: user nice system idle iowait irq softirq steal; NaNs if unreadable. */
+type CpuTicks = [number, number, number, number, number, number, number, number];
+function procStatCpu(): CpuTicks {
+  try {
+    return readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number) as CpuTicks;
+  } catch {
+    return [NaN, NaN, NaN, NaN, NaN, NaN, NaN, NaN];
+  }
+}
+
 class ServerProc {
   port = 0;
   private tail: string[] = [];
@@ -242,15 +252,15 @@ class ServerProc {
     }
   }
 
-  /** Busy CPU time of the whole machine, in seconds (Linux /proc/stat). */
+  /** Busy CPU time of the whole machine, in seconds (Linux /proc/stat): user nice system irq softirq steal. */
   static systemCpuSeconds(): number {
-    try {
-      const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-      const [user, nice, system, , , irq, softirq, steal] = f as [number, number, number, number, number, number, number, number];
-      return (user + nice + system + irq + softirq + steal) / CLK_TCK;
-    } catch {
-      return NaN;
-    }
+    const [user, nice, system, , , irq, softirq, steal] = procStatCpu();
+    return (user + nice + system + irq + softirq + steal) / CLK_TCK;
+  }
+
+  /** CPU time the hypervisor gave to other guests while this machine's CPUs wanted to run, in seconds. */
+  static stealCpuSeconds(): number {
+    return procStatCpu()[7] / CLK_TCK;
   }
 
   async stop(): Promise<void> {
@@ -475,6 +485,7 @@ async function measureOne(sc: Scenario, target: Target, round: number): Promise<
   const s = srv;
   load.probe.serverCpuSeconds = () => s.cpuSeconds();
   load.probe.systemCpuSeconds = ServerProc.systemCpuSeconds;
+  load.probe.stealCpuSeconds = ServerProc.stealCpuSeconds;
   const useC = generator === 'c' && sc.c !== undefined;
   // the JS generator moves itself next to the server; the C one is started on the right core
   if (sc.sameCore && !useC) setOwnCore(0);
@@ -522,7 +533,7 @@ for (let round = 1; round <= rounds; round++) {
       const noisy = Number(smp.extra?.['otherCpu'] ?? 0);
       if (noisy > 15 && retriesLeft > 0) {
         retriesLeft--;
-        console.log(`  r${round} ${sc.name.padEnd(10)} ${target.padEnd(6)} (other processes took ${noisy}% of a core: measuring again)`);
+        console.log(`  r${round} ${sc.name.padEnd(10)} ${target.padEnd(6)} (others took ${noisy}% of a core: measuring again)`);
         const again = await measureOne(sc, target, round);
         // The less disturbed of the two counts: a second measurement can be noisier than the first.
         if (!again.error && Number(again.extra?.['otherCpu'] ?? 0) < noisy) smp = again;
@@ -530,7 +541,8 @@ for (let round = 1; round <= rounds; round++) {
       ((samples[sc.name] ??= {})[target] ??= []).push(smp);
       const cpu =
         smp.extra?.['loadCpu'] !== undefined
-          ? `  cpu: load ${smp.extra['loadCpu']}% server ${smp.extra['serverCpu'] ?? '?'}% other ${smp.extra['otherCpu'] ?? '?'}%`
+          ? `  cpu: load ${smp.extra['loadCpu']}% server ${smp.extra['serverCpu'] ?? '?'}% other ${smp.extra['otherCpu'] ?? '?'}%` +
+            (smp.extra['stealCpu'] !== undefined ? ` (steal ${smp.extra['stealCpu']}%)` : '')
           : '';
       const lat =
         sc.name === 'latency' && smp.extra ? `  (p50 ${smp.extra['p50']} p99 ${smp.extra['p99']} max ${smp.extra['max']})` : '';
@@ -564,7 +576,7 @@ interface Row {
   goal: string;
   pass: boolean | null;
   generator: string;
-  cpu: Partial<Record<Target, { load: number; server: number; other: number }>>;
+  cpu: Partial<Record<Target, { load: number; server: number; other: number; steal: number }>>;
   percentiles?: Partial<Record<Target, { p50: number; p99: number; p999: number }>>;
 }
 const rows: Row[] = [];
@@ -574,7 +586,7 @@ for (const sc of scenarios) {
   for (const t of targets) {
     med[t] = medOf(sc.name, t);
     if (sc.ceiling !== 'none')
-      cpu[t] = { load: medOf(sc.name, t, 'loadCpu'), server: medOf(sc.name, t, 'serverCpu'), other: medOf(sc.name, t, 'otherCpu') };
+      cpu[t] = { load: medOf(sc.name, t, 'loadCpu'), server: medOf(sc.name, t, 'serverCpu'), other: medOf(sc.name, t, 'otherCpu'), steal: medOf(sc.name, t, 'stealCpu') };
   }
   const ws = med.ws ?? NaN;
   const r = (med.wspoll ?? NaN) / ws;
@@ -640,20 +652,26 @@ if (lat?.percentiles) {
 }
 const cpuRows = rows.filter((r) => Object.keys(r.cpu).length > 0);
 if (cpuRows.length) {
-  console.log('\nCPU during the window, % of one core: load generator / server / anything else on the machine');
+  console.log('\nCPU during the window, % of one core: load generator / server / anything else on the machine (of it, steal)');
   let busy = 0;
+  let stolen = 0;
   for (const r of cpuRows) {
     const cells = targets.map((t) => {
       const c = r.cpu[t];
       if (!c) return '';
       if (c.other > busy) busy = c.other;
+      if (c.steal > stolen) stolen = c.steal;
       const n = (x: number): string => (Number.isFinite(x) ? String(x) : '—');
-      return `${t} ${n(c.load)}/${n(c.server)}/${n(c.other)}`;
+      return `${t} ${n(c.load)}/${n(c.server)}/${n(c.other)}${Number.isFinite(c.steal) ? ` (${c.steal})` : ''}`;
     });
-    console.log(`  ${r.scenario.padEnd(11)} ${cells.map((c) => c.padEnd(19)).join(' ')}`);
+    console.log(`  ${r.scenario.padEnd(11)} ${cells.map((c) => c.padEnd(24)).join(' ')}`);
   }
-  if (busy > 15)
-    console.log(`WARNING: up to ${busy}% of a core went to other processes during the windows: the machine was not quiet, figures are unreliable.`);
+  if (busy > 15) {
+    console.log(
+      `WARNING: up to ${busy}% of a core went to other processes or guests during the windows (steal: up to ${stolen}%): ` +
+        'the machine was not quiet, figures are unreliable.',
+    );
+  }
 }
 for (const [t, why] of Object.entries(unavailable)) console.log(`\n${t} was not measured: ${why.split('\n').slice(0, 8).join('\n  ')}`);
 const errors = Object.entries(samples).flatMap(([sc, byT]) =>
