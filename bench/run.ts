@@ -143,8 +143,9 @@ function freePort(): Promise<number> {
   });
 }
 
-/** The first line of /proc/stat (all CPUs), in ticks: user nice system idle iowait irq softirq steal; NaNs if unreadable. */
 type CpuTicks = [number, number, number, number, number, number, number, number];
+
+/** The first line of /proc/stat (all CPUs), in ticks: user nice system idle iowait irq softirq steal; NaNs if unreadable. */
 function procStatCpu(): CpuTicks {
   try {
     return readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number) as CpuTicks;
@@ -586,7 +587,12 @@ for (const sc of scenarios) {
   for (const t of targets) {
     med[t] = medOf(sc.name, t);
     if (sc.ceiling !== 'none')
-      cpu[t] = { load: medOf(sc.name, t, 'loadCpu'), server: medOf(sc.name, t, 'serverCpu'), other: medOf(sc.name, t, 'otherCpu'), steal: medOf(sc.name, t, 'stealCpu') };
+      cpu[t] = {
+        load: medOf(sc.name, t, 'loadCpu'),
+        server: medOf(sc.name, t, 'serverCpu'),
+        other: medOf(sc.name, t, 'otherCpu'),
+        steal: medOf(sc.name, t, 'stealCpu'),
+      };
   }
   const ws = med.ws ?? NaN;
   const r = (med.wspoll ?? NaN) / ws;
