@@ -249,7 +249,11 @@ export interface Window {
  * every measured window also reports how busy the server and this generator were (CPU time over
  * wall time, 100 = one full core): a generator near 100 while the server is not is a bottleneck.
  */
-export const probe: { serverCpuSeconds?: () => number; systemCpuSeconds?: () => number; stealCpuSeconds?: () => number } = {};
+export const probe: {
+  serverCpuSeconds?: () => number;
+  /** The whole machine's busy CPU seconds and, of them, steal. */
+  machineCpuSeconds?: () => { busy: number; steal: number };
+} = {};
 
 interface Measured {
   rate: number;
@@ -262,23 +266,23 @@ async function measure(count: () => number, w: Window): Promise<Measured> {
   const c0 = count();
   const u0 = process.cpuUsage();
   const s0 = probe.serverCpuSeconds?.() ?? NaN;
-  const a0 = probe.systemCpuSeconds?.() ?? NaN;
-  const st0 = probe.stealCpuSeconds?.() ?? NaN;
+  const m0 = probe.machineCpuSeconds?.();
   const t0 = now();
   await sleep(w.durationMs);
   const c1 = count();
   const wall = secondsSince(t0);
   const u = process.cpuUsage(u0);
   const s1 = probe.serverCpuSeconds?.() ?? NaN;
-  const a1 = probe.systemCpuSeconds?.() ?? NaN;
-  const st1 = probe.stealCpuSeconds?.() ?? NaN;
+  const m1 = probe.machineCpuSeconds?.();
   const pct = (sec: number): number => Math.round((sec / wall) * 100);
   const loadSec = (u.user + u.system) / 1e6;
   const cpu: Record<string, number> = { loadCpu: pct(loadSec) };
   if (!Number.isNaN(s0)) cpu['serverCpu'] = pct(s1 - s0);
   // everything else on the machine (other processes, interrupts, steal): should be ~0 for a valid run
-  if (!Number.isNaN(a0) && !Number.isNaN(s0)) cpu['otherCpu'] = Math.max(0, pct(a1 - a0 - loadSec - (s1 - s0)));
-  if (!Number.isNaN(st0)) cpu['stealCpu'] = pct(st1 - st0);
+  if (m0 && m1 && !Number.isNaN(m0.busy) && !Number.isNaN(s0)) {
+    cpu['otherCpu'] = Math.max(0, pct(m1.busy - m0.busy - loadSec - (s1 - s0)));
+    cpu['stealCpu'] = pct(m1.steal - m0.steal);
+  }
   return { rate: (c1 - c0) / wall, cpu };
 }
 

@@ -144,6 +144,7 @@ function freePort(): Promise<number> {
 }
 
 type CpuTicks = [number, number, number, number, number, number, number, number];
+type MachineCpu = ReturnType<NonNullable<typeof load.probe.machineCpuSeconds>>;
 
 /** The first line of /proc/stat (all CPUs), in ticks: user nice system idle iowait irq softirq steal; NaNs if unreadable. */
 function procStatCpu(): CpuTicks {
@@ -253,15 +254,14 @@ class ServerProc {
     }
   }
 
-  /** Busy CPU time of the whole machine, in seconds (Linux /proc/stat): user nice system irq softirq steal. */
-  static systemCpuSeconds(): number {
+  /**
+   * CPU time of the whole machine, in seconds (Linux /proc/stat): busy (user nice system irq
+   * softirq steal) and, of it, steal (time the hypervisor gave to other guests while our CPUs
+   * wanted to run). One read for both, so they describe the same instant.
+   */
+  static machineCpuSeconds(): MachineCpu {
     const [user, nice, system, , , irq, softirq, steal] = procStatCpu();
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK;
-  }
-
-  /** CPU time the hypervisor gave to other guests while this machine's CPUs wanted to run, in seconds. */
-  static stealCpuSeconds(): number {
-    return procStatCpu()[7] / CLK_TCK;
+    return { busy: (user + nice + system + irq + softirq + steal) / CLK_TCK, steal: steal / CLK_TCK };
   }
 
   async stop(): Promise<void> {
@@ -427,12 +427,12 @@ async function waitQuiet(): Promise<void> {
   const deadline = Date.now() + waitQuietS * 1000;
   let warned = false;
   while (Date.now() < deadline) {
-    const a = ServerProc.systemCpuSeconds();
+    const a = ServerProc.machineCpuSeconds().busy;
     const u = process.cpuUsage();
     await sleep(300);
     const d = process.cpuUsage(u);
     const own = (d.user + d.system) / 1e6;
-    const other = (ServerProc.systemCpuSeconds() - a - own) / 0.3;
+    const other = (ServerProc.machineCpuSeconds().busy - a - own) / 0.3;
     if (!(other > 0.1)) return;
     if (!warned) process.stdout.write(`  (waiting for a quiet machine: others use ${Math.round(other * 100)}% of a core)\n`);
     warned = true;
@@ -485,8 +485,7 @@ async function measureOne(sc: Scenario, target: Target, round: number): Promise<
   }
   const s = srv;
   load.probe.serverCpuSeconds = () => s.cpuSeconds();
-  load.probe.systemCpuSeconds = ServerProc.systemCpuSeconds;
-  load.probe.stealCpuSeconds = ServerProc.stealCpuSeconds;
+  load.probe.machineCpuSeconds = ServerProc.machineCpuSeconds;
   const useC = generator === 'c' && sc.c !== undefined;
   // the JS generator moves itself next to the server; the C one is started on the right core
   if (sc.sameCore && !useC) setOwnCore(0);
@@ -507,7 +506,7 @@ async function measureOne(sc: Scenario, target: Target, round: number): Promise<
     }
     load.destroyAll();
     delete load.probe.serverCpuSeconds;
-    delete load.probe.systemCpuSeconds;
+    delete load.probe.machineCpuSeconds;
     await srv.stop();
     gc();
     await sleep(100);
