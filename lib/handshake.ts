@@ -42,8 +42,21 @@ export function tokens(value: string | undefined): string[] {
     .filter((t) => t.length > 0);
 }
 
-function hasToken(value: string | undefined, token: string): boolean {
-  return tokens(value).some((t) => t.toLowerCase() === token);
+/** A comma-separated list holding `websocket` (the Upgrade header), any case. */
+const LISTS_WEBSOCKET = /(?:^|,)[ \t]*websocket[ \t]*(?:,|$)/i;
+/** A comma-separated list holding `upgrade` (the Connection header), any case. */
+const LISTS_UPGRADE = /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i;
+
+function lists(pattern: RegExp, value: string | undefined): boolean {
+  return value !== undefined && pattern.test(value);
+}
+
+/** HTTP/1.1 or later, from a version such as "1.1" (node:http and our parser give "major.minor"). */
+function isHttp11OrLater(version: string): boolean {
+  const dot = version.indexOf('.');
+  const major = Number(version.slice(0, dot));
+  const minor = Number(version.slice(dot + 1));
+  return major > 1 || (major === 1 && minor >= 1);
 }
 
 /** A key is 16 bytes in base64: exactly 22 characters of the alphabet then "==" (§4.1 step 7). */
@@ -56,12 +69,11 @@ const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
  */
 export function checkUpgradeRequest(req: UpgradeRequest): { key: string } | Rejection {
   if (req.method !== 'GET') return { status: 405, reason: 'method must be GET', headers: { Allow: 'GET' } };
-  const [major = 0, minor = 0] = req.httpVersion.split('.').map(Number);
-  if (major < 1 || (major === 1 && minor < 1)) return { status: 505, reason: 'HTTP/1.1 or later required' };
+  if (!isHttp11OrLater(req.httpVersion)) return { status: 505, reason: 'HTTP/1.1 or later required' };
   const h = req.headers;
   if (!header(h, 'host')) return { status: 400, reason: 'Host header missing' };
-  if (!hasToken(header(h, 'upgrade'), 'websocket')) return { status: 400, reason: 'Upgrade header must be "websocket"' };
-  if (!hasToken(header(h, 'connection'), 'upgrade')) return { status: 400, reason: 'Connection header must include "Upgrade"' };
+  if (!lists(LISTS_WEBSOCKET, header(h, 'upgrade'))) return { status: 400, reason: 'Upgrade header must be "websocket"' };
+  if (!lists(LISTS_UPGRADE, header(h, 'connection'))) return { status: 400, reason: 'Connection header must include "Upgrade"' };
   const version = header(h, 'sec-websocket-version');
   if (version === undefined || version.trim() !== '13') {
     return {
@@ -136,10 +148,10 @@ export function checkUpgradeResponse(res: UpgradeResponse, key: string, offered:
   const { status, headers } = res;
   if (status === 401) throw new HandshakeError(ErrorCode.UNAUTHORIZED, status, 'server answered 401 Unauthorized');
   if (status !== 101) throw new HandshakeError(ErrorCode.NO_HANDSHAKE, status, `server answered ${status}, not 101`);
-  if (!hasToken(header(headers, 'upgrade'), 'websocket')) {
+  if (!lists(LISTS_WEBSOCKET, header(headers, 'upgrade'))) {
     throw new HandshakeError(ErrorCode.NO_HANDSHAKE, status, 'Upgrade header is not "websocket"');
   }
-  if (!hasToken(header(headers, 'connection'), 'upgrade')) {
+  if (!lists(LISTS_UPGRADE, header(headers, 'connection'))) {
     throw new HandshakeError(ErrorCode.NO_HANDSHAKE, status, 'Connection header lacks "Upgrade"');
   }
   if (header(headers, 'sec-websocket-accept') !== acceptKey(key)) {

@@ -93,9 +93,11 @@ describe('checkUpgradeRequest rejects (DESIGN §5)', () => {
       assert.match(r.reason, /Host/);
     }
   });
-  test('HTTP/1.0 → 505', () => {
+  test('HTTP/1.0 → 505; 1.1 and later pass', () => {
     assert.equal(rejected(request({}, 'GET', '1.0')).status, 505);
     assert.equal(rejected(request({}, 'GET', '0.9')).status, 505);
+    assert.equal(rejected(request({}, 'GET', '1')).status, 505);
+    for (const version of ['1.1', '1.2', '2.0']) assert.deepEqual(checkUpgradeRequest(request({}, 'GET', version)), { key: KEY });
   });
   test('missing or invalid Upgrade → 400 naming Upgrade', () => {
     for (const upgrade of [undefined, '', 'websockets', 'h2c', 'web socket']) {
