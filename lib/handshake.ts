@@ -42,10 +42,14 @@ export function tokens(value: string | undefined): string[] {
     .filter((t) => t.length > 0);
 }
 
-/** A comma-separated list holding `websocket` (the Upgrade header), any case. */
-const LISTS_WEBSOCKET = /(?:^|,)[ \t]*websocket[ \t]*(?:,|$)/i;
-/** A comma-separated list holding `upgrade` (the Connection header), any case. */
-const LISTS_UPGRADE = /(?:^|,)[ \t]*upgrade[ \t]*(?:,|$)/i;
+/** Matches a comma-separated list (any case, optional whitespace around items) that holds `token`. */
+function listHolding(token: string): RegExp {
+  return new RegExp(`(?:^|,)[ \\t]*${token}[ \\t]*(?:,|$)`, 'i');
+}
+/** For the Upgrade header. */
+const LISTS_WEBSOCKET = listHolding('websocket');
+/** For the Connection header. */
+const LISTS_UPGRADE = listHolding('upgrade');
 
 function lists(pattern: RegExp, value: string | undefined): boolean {
   return value !== undefined && pattern.test(value);
