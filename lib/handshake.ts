@@ -34,7 +34,7 @@ export function header(headers: UpgradeRequest['headers'], name: string): string
 }
 
 /** The comma-separated tokens of a header (§4.1 lists are case-insensitive where tokens are). */
-export function tokens(value: string | undefined): string[] {
+function tokens(value: string | undefined): string[] {
   if (!value) return [];
   return value
     .split(',')
