@@ -450,7 +450,13 @@ export interface LatencyOptions {
   count: number;
 }
 
-/** One connection, one message in flight: per-message round trip, percentiles in µs. */
+/**
+ * A round trip this slow (300 µs) is a stall: on loopback, a pause of a whole process (in Node,
+ * mostly a young-generation collection), not the cost of a message.
+ */
+const STALL_NS = 300_000;
+
+/** One connection, one message in flight: per-message round trip, percentiles in µs, stalls counted. */
 export async function latency(port: number, o: LatencyOptions): Promise<Result> {
   const frame = maskedFrame(o.size);
   const samples = new Float64Array(o.count);
@@ -486,6 +492,7 @@ export async function latency(port: number, o: LatencyOptions): Promise<Result> 
       p999: +pct(0.999).toFixed(1),
       max: +(samples[o.count - 1]! / 1000).toFixed(1),
       mean: +(sum / o.count / 1000).toFixed(1),
+      stalls: samples.filter((ns) => ns >= STALL_NS).length,
     },
   };
 }

@@ -545,7 +545,9 @@ for (let round = 1; round <= rounds; round++) {
             (smp.extra['stealCpu'] !== undefined ? ` (steal ${smp.extra['stealCpu']}%)` : '')
           : '';
       const lat =
-        sc.name === 'latency' && smp.extra ? `  (p50 ${smp.extra['p50']} p99 ${smp.extra['p99']} max ${smp.extra['max']})` : '';
+        sc.name === 'latency' && smp.extra
+          ? `  (p50 ${smp.extra['p50']} p99 ${smp.extra['p99']} max ${smp.extra['max']} stalls ${smp.extra['stalls']})`
+          : '';
       const err = smp.error ? `  ERROR ${smp.error.split('\n')[0]}` : '';
       console.log(
         `  r${round} ${sc.name.padEnd(10)} ${target.padEnd(6)} ${fmt(smp.value, sc.unit).padStart(8)} ${sc.unit}${lat}${cpu}${err}`,
@@ -577,7 +579,7 @@ interface Row {
   pass: boolean | null;
   generator: string;
   cpu: Partial<Record<Target, { load: number; server: number; other: number; steal: number }>>;
-  percentiles?: Partial<Record<Target, { p50: number; p99: number; p999: number }>>;
+  percentiles?: Partial<Record<Target, { p50: number; p99: number; p999: number; stalls: number }>>;
 }
 const rows: Row[] = [];
 for (const sc of scenarios) {
@@ -621,7 +623,12 @@ for (const sc of scenarios) {
   if (sc.name === 'latency') {
     row.percentiles = {};
     for (const t of targets)
-      row.percentiles[t] = { p50: medOf(sc.name, t, 'p50'), p99: medOf(sc.name, t, 'p99'), p999: medOf(sc.name, t, 'p999') };
+      row.percentiles[t] = {
+        p50: medOf(sc.name, t, 'p50'),
+        p99: medOf(sc.name, t, 'p99'),
+        p999: medOf(sc.name, t, 'p999'),
+        stalls: medOf(sc.name, t, 'stalls'),
+      };
   }
   rows.push(row);
 }
@@ -649,10 +656,13 @@ for (const row of table) console.log(line(row));
 
 const lat = rows.find((r) => r.scenario === 'latency');
 if (lat?.percentiles) {
-  console.log('\nlatency, same core (µs)   p50      p99    p99.9');
+  console.log(`\nlatency, same core (µs)   p50      p99    p99.9   stalls (round trips of 300 µs or more, of ${LAT.count})`);
   for (const t of targets) {
     const p = lat.percentiles[t];
-    if (p) console.log(`  ${t.padEnd(22)} ${fmt(p.p50, 'µs').padStart(6)} ${fmt(p.p99, 'µs').padStart(8)} ${fmt(p.p999, 'µs').padStart(8)}`);
+    if (p)
+      console.log(
+        `  ${t.padEnd(22)} ${fmt(p.p50, 'µs').padStart(6)} ${fmt(p.p99, 'µs').padStart(8)} ${fmt(p.p999, 'µs').padStart(8)} ${fmt(p.stalls, '').padStart(8)}`,
+      );
   }
 }
 const cpuRows = rows.filter((r) => Object.keys(r.cpu).length > 0);
