@@ -1,18 +1,19 @@
-export { Server } from './server.js';
-export type { ConnectionInfo, StartOptions, StopOptions } from './server.js';
-export { Client } from './client.js';
-export type { ClientOptions } from './client.js';
-export { CloseCode, ErrorCode, Event, Initiator, Opcode, SendStatus } from './constants.js';
-export type { EventType } from './constants.js';
-export { HandshakeError, ProtocolError, TimeoutError } from './errors.js';
+export { Server } from './api/server.js';
+export type { ConnectionInfo, StartOptions, StopOptions } from './api/server.js';
+export { Client } from './api/client.js';
+export type { ClientOptions } from './api/client.js';
+export { Event, SendStatus } from './api/constants.js';
+export type { EventType } from './api/constants.js';
+export { CloseCode, ErrorCode, Initiator, Opcode } from './core/constants.js';
+export { HandshakeError, ProtocolError, TimeoutError } from './core/errors.js';
 export type {
+  ClientEvent,
   ConnectionRequestEvent,
   DisconnectEvent,
   HandshakeFacts,
   MessageEvent,
   NewConnectionEvent,
   ServerEvent,
-} from './events.js';
-export type { ClientEvent } from './events.js';
-export type { ConnectionOptions, ServerOptions } from './options.js';
-export type { Clock, Timer } from './clock.js';
+} from './api/events.js';
+export type { ConnectionOptions, ServerOptions } from './api/options.js';
+export type { Clock, Timer } from './io/clock.js';

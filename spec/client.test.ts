@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { acceptKey } from '../lib/handshake.js';
-import { randomMaskKey } from '../lib/mask-pool.js';
+import { acceptKey } from '../lib/core/handshake.js';
+import { randomMaskKey } from '../lib/core/mask-pool.js';
 import {
   Client,
   type ClientEvent,

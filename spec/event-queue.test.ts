@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setImmediate as afterThisTurn } from 'node:timers/promises';
-import { EventQueue } from '../lib/event-queue.js';
-import { TimeoutError } from '../lib/errors.js';
+import { EventQueue } from '../lib/api/event-queue.js';
+import { TimeoutError } from '../lib/core/errors.js';
 import { FakeClock } from './fake-clock.js';
 
 /** A queue whose wake-ups are batched per turn (as with several sockets open). */

@@ -4,8 +4,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyMask, closePayload, encodeFrame, FrameHeader, isControl, readHeader } from '../lib/frame.js';
-import { ProtocolError } from '../lib/errors.js';
+import { applyMask, closePayload, encodeFrame, FrameHeader, isControl, readHeader } from '../lib/core/frame.js';
+import { ProtocolError } from '../lib/core/errors.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const KEY = hex('37fa213d');
@@ -169,9 +169,16 @@ describe('readHeader rejects (RFC 6455 §5.2, §5.5, DESIGN §5)', () => {
     for (const op of [0x8, 0x9, 0xa]) {
       throwsCode(read(Buffer.from([0x80 | op, 0x7e, 0x00, 0x7e])), 1002);
       throwsCode(read(Buffer.from([0x80 | op, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0x7e])), 1002);
-      // Even a 16-bit form announcing a small length: the 7-bit field alone says > 125.
-      throwsCode(read(Buffer.from([0x80 | op, 0x7e])), 1002);
       assert.equal(readHeader(Buffer.from([0x80 | op, 0x7d]), 0, 2, 0, new FrameHeader()), 2);
+    }
+  });
+  test('a control frame with a non-minimal length form is read like a data frame (the minimal-length rule binds the sender)', () => {
+    for (const op of [0x8, 0x9, 0xa]) {
+      const header = new FrameHeader();
+      assert.equal(readHeader(Buffer.from([0x80 | op, 0x7e, 0x00, 0x05]), 0, 4, 0, header), 4);
+      assert.equal(header.payloadLength, 5);
+      assert.equal(readHeader(Buffer.from([0x80 | op, 0x7f, 0, 0, 0, 0, 0, 0, 0, 0x7d]), 0, 10, 0, header), 10);
+      assert.equal(header.payloadLength, 125);
     }
   });
   test('64-bit length with the top bit set → 1009, however large the limit', () => {

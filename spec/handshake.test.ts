@@ -5,15 +5,14 @@ import {
   acceptKey,
   acceptResponse,
   checkUpgradeRequest,
-  checkUpgradeResponse,
-  createKey,
   rejectionResponse,
   selectProtocol,
   type Rejection,
   type UpgradeRequest,
-} from '../lib/handshake.js';
-import { ErrorCode } from '../lib/constants.js';
-import { HandshakeError } from '../lib/errors.js';
+} from '../lib/core/handshake.js';
+import { checkUpgradeResponse, createKey } from '../lib/core/client-handshake.js';
+import { ErrorCode } from '../lib/core/constants.js';
+import { HandshakeError } from '../lib/core/errors.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='; // RFC 6455 §1.3
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='; // its accept value, §1.3
@@ -93,11 +92,12 @@ describe('checkUpgradeRequest rejects (DESIGN §5)', () => {
       assert.match(r.reason, /Host/);
     }
   });
-  test('HTTP/1.0 → 505; 1.1 and later pass', () => {
-    assert.equal(rejected(request({}, 'GET', '1.0')).status, 505);
+  test('HTTP/1.0 → 400; another major version → 505; 1.1 and later 1.x pass', () => {
+    assert.equal(rejected(request({}, 'GET', '1.0')).status, 400);
     assert.equal(rejected(request({}, 'GET', '0.9')).status, 505);
     assert.equal(rejected(request({}, 'GET', '1')).status, 505);
-    for (const version of ['1.1', '1.2', '2.0']) assert.deepEqual(checkUpgradeRequest(request({}, 'GET', version)), { key: KEY });
+    assert.equal(rejected(request({}, 'GET', '2.0')).status, 505);
+    for (const version of ['1.1', '1.2']) assert.deepEqual(checkUpgradeRequest(request({}, 'GET', version)), { key: KEY });
   });
   test('missing or invalid Upgrade → 400 naming Upgrade', () => {
     for (const upgrade of [undefined, '', 'websockets', 'h2c', 'web socket']) {

@@ -1,4 +1,5 @@
-import type { Event, Initiator } from './constants.js';
+import type { Initiator } from '../core/constants.js';
+import type { Event } from './constants.js';
 
 /** What the opening handshake told us about a connection. */
 export interface HandshakeFacts {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { type Clock, systemClock } from './clock.js';
-import { Defaults } from './constants.js';
+import { KiB, MiB, ProtocolDefaults } from '../core/constants.js';
+import { type Clock, systemClock } from '../io/clock.js';
 
 /** Limits and timers of one connection; the Server and the Client share them. */
 export interface ConnectionOptions {
@@ -45,6 +45,18 @@ export interface ServerOptions extends ConnectionOptions {
   /** Handles plain HTTP requests on the server's own port. @default answer 426 Upgrade Required */
   onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
 }
+
+/** Defaults of every option (the README's table). */
+export const Defaults = {
+  ...ProtocolDefaults,
+  handshakeTimeout: 10_000,
+  closeTimeout: 10_000,
+  pingInterval: 30_000,
+  pingTimeout: 30_000,
+  sendHighWaterMark: 64 * KiB,
+  maxBufferedBytes: 4 * MiB,
+  maxQueuedBytesPerConnection: 1 * MiB,
+} as const;
 
 export type ResolvedConnectionOptions = Required<ConnectionOptions>;
 

@@ -1,6 +1,6 @@
 /**
- * A strict parser of an HTTP/1.x request head (RFC 9112 §2–§5), for the standalone listener:
- * a handshake is one request head and nothing else of HTTP is needed.
+ * Strict parsers of HTTP/1.x heads (RFC 9112 §2–§5): an opening handshake is one request head
+ * and one response head, and nothing else of HTTP is needed.
  */
 
 export interface RequestHead {
@@ -13,7 +13,14 @@ export interface RequestHead {
   headers: Record<string, string>;
 }
 
-/** Offset just past the blank line ending the head in buf[0, end), or -1 if it has not all arrived. */
+/** A response head: the status and the header fields. */
+export interface ResponseHead {
+  status: number;
+  /** Lower-case names; repeated fields joined with ", " (RFC 9110 §5.3). */
+  headers: Record<string, string>;
+}
+
+/** Offset just past the blank line ending the head in buf, or -1 if it has not all arrived. */
 export function headEnd(buf: Buffer): number {
   const at = buf.indexOf('\r\n\r\n', 0, 'latin1');
   return at < 0 ? -1 : at + 4;
@@ -21,6 +28,8 @@ export function headEnd(buf: Buffer): number {
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) (\S+) HTTP\/(\d)\.(\d)$/;
+/** RFC 9112 §4: HTTP-version SP 3DIGIT SP [ reason-phrase ]. */
+const STATUS_LINE = /^HTTP\/\d\.\d (\d{3})(?: [\t\x20-\x7e\x80-\xff]*)?$/;
 /** Field values: visible characters, spaces and tabs, obs-text; no control characters (RFC 9110 §5.5). */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
@@ -32,11 +41,29 @@ const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
  */
 export function parseRequestHead(buf: Buffer, end: number): RequestHead | string {
   const text = buf.toString('latin1', 0, end);
-  let lineEnd = text.indexOf('\r\n');
+  const lineEnd = text.indexOf('\r\n');
   const requestLine = REQUEST_LINE.exec(buf.toString('latin1', 0, lineEnd));
   if (!requestLine) return 'malformed request line';
+  const headers = parseFields(buf, text, lineEnd + 2, end);
+  if (typeof headers === 'string') return headers;
+  return { method: requestLine[1]!, url: requestLine[2]!, httpVersion: `${requestLine[3]}.${requestLine[4]}`, headers };
+}
+
+/** Parses a response head in buf[0, end) (ending with CRLF CRLF); a string says what is malformed. */
+export function parseResponseHead(buf: Buffer, end: number): ResponseHead | string {
+  const text = buf.toString('latin1', 0, end);
+  const lineEnd = text.indexOf('\r\n');
+  const statusLine = STATUS_LINE.exec(text.slice(0, lineEnd));
+  if (!statusLine) return 'malformed status line';
+  const headers = parseFields(buf, text, lineEnd + 2, end);
+  if (typeof headers === 'string') return headers;
+  return { status: Number(statusLine[1]), headers };
+}
+
+/** The header fields from `at` to the blank line at `end`. */
+function parseFields(buf: Buffer, text: string, at: number, end: number): Record<string, string> | string {
   const headers: Record<string, string> = {};
-  for (let at = lineEnd + 2; at < end - 2; at = lineEnd + 2) {
+  for (let lineEnd; at < end - 2; at = lineEnd + 2) {
     lineEnd = text.indexOf('\r\n', at);
     const colon = text.indexOf(':', at);
     // No colon, whitespace before it, or a folded line (obsolete, RFC 9112 §5.2): refused.
@@ -48,7 +75,7 @@ export function parseRequestHead(buf: Buffer, end: number): RequestHead | string
     const key = name.toLowerCase();
     headers[key] = Object.hasOwn(headers, key) ? `${headers[key]}, ${value}` : value;
   }
-  return { method: requestLine[1]!, url: requestLine[2]!, httpVersion: `${requestLine[3]}.${requestLine[4]}`, headers };
+  return headers;
 }
 
 /** Optional whitespace around a field value (RFC 9110 §5.6.3), skipped by offset. */

@@ -1,6 +1,13 @@
-import type { Timer } from './clock.js';
-import type { ResolvedConnectionOptions } from './options.js';
+import type { Clock, Timer } from './clock.js';
 import type { Peer } from './peer.js';
+
+export interface HeartbeatOptions {
+  clock: Clock;
+  /** Ping a peer after this long without hearing from it; 0 disables the heartbeat. */
+  pingInterval: number;
+  /** Cut a peer that has not answered a ping within this long. */
+  pingTimeout: number;
+}
 
 /**
  * One timer for the heartbeats of all of an owner's peers, instead of one per connection:
@@ -11,7 +18,7 @@ export class Heartbeat {
   private readonly period: number;
 
   constructor(
-    private readonly options: ResolvedConnectionOptions,
+    private readonly options: HeartbeatOptions,
     private readonly peers: () => Iterable<Peer>,
   ) {
     this.period = Math.max(1, Math.min(options.pingInterval, options.pingTimeout) / 4);
@@ -30,8 +37,9 @@ export class Heartbeat {
 
   private schedule(): void {
     this.timer = this.options.clock.setTimeout(() => {
-      const now = this.options.clock.now();
-      for (const peer of this.peers()) peer.heartbeat(now);
+      const { clock, pingInterval, pingTimeout } = this.options;
+      const now = clock.now();
+      for (const peer of this.peers()) peer.heartbeat(now, pingInterval, pingTimeout);
       this.schedule();
     }, this.period);
   }

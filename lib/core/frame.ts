@@ -1,3 +1,4 @@
+import { Opcode } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { wordView, wordViewOffset } from './memory-view.js';
 
@@ -34,11 +35,9 @@ export function readHeader(buf: Uint8Array, pos: number, end: number, maxPayload
   const masked = (b1 & 0x80) !== 0;
   let length = b1 & 0x7f;
   let size = 2 + (masked ? 4 : 0);
-  if (isControl(opcode)) {
-    // §5.5: control frames are never fragmented and carry at most 125 bytes.
-    if (!fin) throw new ProtocolError(1002, 'fragmented control frame');
-    if (length > 125) throw new ProtocolError(1002, 'control frame payload over 125 bytes');
-  } else if (length === 126) {
+  // §5.5: control frames are never fragmented.
+  if (!fin && isControl(opcode)) throw new ProtocolError(1002, 'fragmented control frame');
+  if (length === 126) {
     size += 2;
     if (end - pos < size) return 0;
     length = (buf[pos + 2]! << 8) | buf[pos + 3]!;
@@ -47,12 +46,20 @@ export function readHeader(buf: Uint8Array, pos: number, end: number, maxPayload
     if (end - pos < size) return 0;
     const high = ((buf[pos + 2]! << 24) | (buf[pos + 3]! << 16) | (buf[pos + 4]! << 8) | buf[pos + 5]!) >>> 0;
     // §5.2: the most significant bit MUST be 0. Anything past 2^53 is over any limit too.
-    if (high > 0x1fffff) throw new ProtocolError(1009, 'frame length out of range');
+    if (high > 0x1fffff) {
+      throw isControl(opcode) ? new ProtocolError(1002, 'control frame payload over 125 bytes') : new ProtocolError(1009, 'frame length out of range');
+    }
     const low = ((buf[pos + 6]! << 24) | (buf[pos + 7]! << 16) | (buf[pos + 8]! << 8) | buf[pos + 9]!) >>> 0;
     length = high * 0x1_0000_0000 + low;
   }
-  // Checked from the header, before any payload is buffered.
-  if (!isControl(opcode) && length > maxPayload) throw new ProtocolError(1009, 'message too big');
+  // §5.5: a control frame carries at most 125 bytes. The minimal-length rule of §5.2 binds the
+  // sender, so a longer length form announcing 125 or less is accepted, as on data frames.
+  if (isControl(opcode)) {
+    if (length > 125) throw new ProtocolError(1002, 'control frame payload over 125 bytes');
+  } else if (length > maxPayload) {
+    // Checked from the header, before any payload is buffered.
+    throw new ProtocolError(1009, 'message too big');
+  }
   if (end - pos < size) return 0;
   if (masked) {
     const at = pos + size - 4;
@@ -125,7 +132,7 @@ export function headerSize(length: number, masked: boolean): number {
   return (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + (masked ? 4 : 0);
 }
 
-function writeHeader(out: Uint8Array, at: number, opcode: number, fin: boolean, length: number, mask: Uint8Array | undefined): number {
+export function writeHeader(out: Uint8Array, at: number, opcode: number, fin: boolean, length: number, mask: Uint8Array | undefined): number {
   out[at] = (fin ? 0x80 : 0) | opcode;
   const maskBit = mask ? 0x80 : 0;
   let pos: number;
@@ -184,6 +191,9 @@ export function writeFrame(
 /** Payloads at least this large are written after their header instead of copied behind it. */
 export const COPY_LIMIT = 16 * 1024;
 
+/** An encoded frame, ready for any number of connections. */
+export type EncodedFrame = Buffer | [Buffer, Uint8Array];
+
 /**
  * Encodes one frame. Returns one buffer (header and payload together) or, for a large unmasked
  * binary payload, [header, payload] so the payload is not copied. A string is written as UTF-8.
@@ -194,7 +204,7 @@ export function encodeFrame(
   payload: string | Uint8Array,
   fin = true,
   mask?: Uint8Array,
-): Buffer | [Buffer, Uint8Array] {
+): EncodedFrame {
   const length = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
   if (!mask && typeof payload !== 'string' && length >= COPY_LIMIT) {
     const header = Buffer.allocUnsafe(headerSize(length, false));
@@ -215,3 +225,8 @@ export function closePayload(code: number, reason: string): Buffer {
   return payload;
 }
 
+
+/** A whole message as the server role sends it (unmasked): text for a string, binary for bytes. */
+export function encodeMessage(data: string | Uint8Array): EncodedFrame {
+  return encodeFrame(typeof data === 'string' ? Opcode.TEXT : Opcode.BINARY, data);
+}

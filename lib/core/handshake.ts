@@ -1,6 +1,5 @@
-import { createHash, randomBytes } from 'node:crypto';
-import { ErrorCode, GUID } from './constants.js';
-import { HandshakeError } from './errors.js';
+import { createHash } from 'node:crypto';
+import { GUID } from './constants.js';
 
 /** The parts of an HTTP request a WebSocket server looks at; header names lower-case. */
 export interface UpgradeRequest {
@@ -20,11 +19,6 @@ export interface Rejection {
 /** RFC 6455 §4.2.2 step 5.4: base64(SHA-1(key + GUID)). */
 export function acceptKey(key: string): string {
   return createHash('sha1').update(key + GUID).digest('base64');
-}
-
-/** A fresh Sec-WebSocket-Key: 16 random bytes, base64 (§4.1). */
-export function createKey(): string {
-  return randomBytes(16).toString('base64');
 }
 
 /** One header's value; a repeated header (an array from node:http) joined with ", ". */
@@ -47,20 +41,26 @@ function listHolding(token: string): RegExp {
   return new RegExp(`(?:^|,)[ \\t]*${token}[ \\t]*(?:,|$)`, 'i');
 }
 /** For the Upgrade header. */
-const LISTS_WEBSOCKET = listHolding('websocket');
+export const LISTS_WEBSOCKET = listHolding('websocket');
 /** For the Connection header. */
-const LISTS_UPGRADE = listHolding('upgrade');
+export const LISTS_UPGRADE = listHolding('upgrade');
 
-function lists(pattern: RegExp, value: string | undefined): boolean {
+export function lists(pattern: RegExp, value: string | undefined): boolean {
   return value !== undefined && pattern.test(value);
 }
 
-/** HTTP/1.1 or later, from a version such as "1.1" (node:http and our parser give "major.minor"). */
-function isHttp11OrLater(version: string): boolean {
+/**
+ * The refusal a request's HTTP version calls for, from a version such as "1.1" (node:http and
+ * our parser give "major.minor"): RFC 6455 §4.1 asks for HTTP/1.1 or later, so HTTP/1.0 is a bad
+ * request (400); 505 is for a major version this server does not speak (RFC 9110 §15.6.6).
+ */
+function versionRejection(version: string): Rejection | undefined {
   const dot = version.indexOf('.');
   const major = Number(version.slice(0, dot));
   const minor = Number(version.slice(dot + 1));
-  return major > 1 || (major === 1 && minor >= 1);
+  if (major !== 1) return { status: 505, reason: `HTTP/${version} is not supported` };
+  if (minor < 1) return { status: 400, reason: 'HTTP/1.1 or later required' };
+  return undefined;
 }
 
 /** A key is 16 bytes in base64: exactly 22 characters of the alphabet then "==" (§4.1 step 7). */
@@ -68,12 +68,14 @@ const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
 
 /**
  * Checks an opening handshake request (§4.2.1). Returns the client's key, or the Rejection to
- * answer with: 405 for a method other than GET, 505 below HTTP/1.1, 400 naming the missing or
- * invalid header, 426 (with `Sec-WebSocket-Version: 13`) for a missing or other version.
+ * answer with: 405 for a method other than GET, 400 for HTTP/1.0 (505 for another major
+ * version), 400 naming the missing or invalid header, 426 (with `Sec-WebSocket-Version: 13`) for
+ * a missing or other WebSocket version.
  */
 export function checkUpgradeRequest(req: UpgradeRequest): { key: string } | Rejection {
   if (req.method !== 'GET') return { status: 405, reason: 'method must be GET', headers: { Allow: 'GET' } };
-  if (!isHttp11OrLater(req.httpVersion)) return { status: 505, reason: 'HTTP/1.1 or later required' };
+  const badVersion = versionRejection(req.httpVersion);
+  if (badVersion) return badVersion;
   const h = req.headers;
   if (!header(h, 'host')) return { status: 400, reason: 'Host header missing' };
   if (!lists(LISTS_WEBSOCKET, header(h, 'upgrade'))) return { status: 400, reason: 'Upgrade header must be "websocket"' };
@@ -137,36 +139,31 @@ export function acceptResponse(key: string, protocol: string | undefined): strin
   );
 }
 
-/** What a client checks in the server's answer (§4.1, the client's requirements). */
-export interface UpgradeResponse {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
+
+/** Where a handshake request points: the path without the query, and the query's parameters. */
+export interface RequestTarget {
+  /** e.g. "/chat" */
+  path: string;
+  /** e.g. { token: "abc" } for "/chat?token=abc" (last value wins). */
+  query: Record<string, string>;
 }
 
+const NO_QUERY: Record<string, string> = Object.freeze({});
+/** A request target that URL would return unchanged as its pathname, e.g. "/" or "/chat/room-1". */
+const PLAIN_PATH = /^\/(?:[A-Za-z0-9_~-]+\/?)*$/;
+
 /**
- * Validates a server's answer to our handshake; returns the chosen subprotocol or throws a
- * HandshakeError: UNAUTHORIZED for 401, NO_HANDSHAKE for any other non-101 or missing
- * Upgrade/Connection, HANDSHAKE_ACCEPT for a wrong key, NO_HANDSHAKE for a protocol not offered.
+ * Reads a request target in origin-form ("/path?query", RFC 9112 §3.2.1, where "//x" is a
+ * path, not a host) or absolute-form; null when it is neither. A plain path is taken as it is;
+ * anything else (a query, dots, escapes) goes through URL.
  */
-export function checkUpgradeResponse(res: UpgradeResponse, key: string, offered: readonly string[]): string | undefined {
-  const { status, headers } = res;
-  if (status === 401) throw new HandshakeError(ErrorCode.UNAUTHORIZED, status, 'server answered 401 Unauthorized');
-  if (status !== 101) throw new HandshakeError(ErrorCode.NO_HANDSHAKE, status, `server answered ${status}, not 101`);
-  if (!lists(LISTS_WEBSOCKET, header(headers, 'upgrade'))) {
-    throw new HandshakeError(ErrorCode.NO_HANDSHAKE, status, 'Upgrade header is not "websocket"');
+export function requestTarget(target: string): RequestTarget | null {
+  if (PLAIN_PATH.test(target)) return { path: target, query: NO_QUERY };
+  let url: URL;
+  try {
+    url = new URL(target.startsWith('/') ? `ws://localhost${target}` : target);
+  } catch {
+    return null;
   }
-  if (!lists(LISTS_UPGRADE, header(headers, 'connection'))) {
-    throw new HandshakeError(ErrorCode.NO_HANDSHAKE, status, 'Connection header lacks "Upgrade"');
-  }
-  if (header(headers, 'sec-websocket-accept') !== acceptKey(key)) {
-    throw new HandshakeError(ErrorCode.HANDSHAKE_ACCEPT, status, 'Sec-WebSocket-Accept is missing or wrong');
-  }
-  if (header(headers, 'sec-websocket-extensions') !== undefined) {
-    throw new HandshakeError(ErrorCode.NO_HANDSHAKE, status, 'server chose an extension that was not offered');
-  }
-  const protocol = header(headers, 'sec-websocket-protocol');
-  if (protocol !== undefined && !offered.includes(protocol)) {
-    throw new HandshakeError(ErrorCode.NO_HANDSHAKE, status, `server chose subprotocol "${protocol}", which was not offered`);
-  }
-  return protocol;
+  return { path: url.pathname, query: url.search ? Object.fromEntries(url.searchParams) : NO_QUERY };
 }

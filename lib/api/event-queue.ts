@@ -1,5 +1,5 @@
-import type { Clock, Timer } from './clock.js';
-import { TimeoutError } from './errors.js';
+import { TimeoutError } from '../core/errors.js';
+import type { Clock, Timer } from '../io/clock.js';
 
 interface Waiter<E> {
   resolve(event: E): void;

@@ -43,28 +43,6 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** The kinds of event `poll()` returns; each value equals its name. */
-export const Event = {
-  NewConnection: 'NewConnection',
-  Message: 'Message',
-  Disconnect: 'Disconnect',
-  ConnectionRequest: 'ConnectionRequest',
-} as const;
-export type EventType = (typeof Event)[keyof typeof Event];
-
-/** What `send` did with a message. */
-export const SendStatus = {
-  /** Queued for the socket. */
-  SUCCESS: 'SUCCESS',
-  /** Queued, but the connection's buffered bytes passed `sendHighWaterMark`: slow down. */
-  BACKPRESSURE: 'BACKPRESSURE',
-  /** Not queued: the connection's buffered bytes would pass `maxBufferedBytes`. */
-  DROPPED: 'DROPPED',
-  /** Not queued: the id is unknown, closing or closed. */
-  CLOSED: 'CLOSED',
-} as const;
-export type SendStatus = (typeof SendStatus)[keyof typeof SendStatus];
-
 /** Who ended a connection, as reported on its `Disconnect` event. */
 export const Initiator = {
   /** The peer sent a close frame or closed TCP. */
@@ -84,17 +62,10 @@ export const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
 
-/** Defaults of every option (DESIGN §4). */
-export const Defaults = {
+/** Limits of the protocol objects when their options leave them out. */
+export const ProtocolDefaults = {
   maxMessageSize: 1 * MiB,
   maxHandshakeBytes: 16 * KiB,
-  handshakeTimeout: 10_000,
-  closeTimeout: 10_000,
-  pingInterval: 30_000,
-  pingTimeout: 30_000,
-  sendHighWaterMark: 64 * KiB,
-  maxBufferedBytes: 4 * MiB,
-  maxQueuedBytesPerConnection: 1 * MiB,
 } as const;
 
 /**

@@ -1,0 +1,341 @@
+import { isUtf8 } from 'node:buffer';
+import { Initiator, isValidWireCloseCode, Opcode, ProtocolDefaults } from './constants.js';
+import { ProtocolError } from './errors.js';
+import { closePayload, type EncodedFrame } from './frame.js';
+import { Outbox, type Output } from './outbox.js';
+import { Receiver, type ReceiverSink } from './receiver.js';
+
+/** Where a connection is in its life (RFC 6455 §4–§7). */
+export type ProtocolState = 'connecting' | 'open' | 'closing' | 'closed';
+
+/** How a connection ended: the one `close` event of a protocol object, always its last. */
+export interface CloseEvent {
+  type: 'close';
+  /** §7.1.5: the code of the peer's close frame; 1005 if it had none, 1006 if none came; the code we sent if we failed the connection. */
+  code: number;
+  reason: string;
+  /** Both close frames were exchanged. */
+  wasClean: boolean;
+  /** Who ended it: 'peer', 'local', 'timeout' or 'error'. */
+  initiator: Initiator;
+  /** What failed the connection or the handshake (a ProtocolError, a HandshakeError, …), if anything did. */
+  error?: Error;
+}
+
+export interface MessageEvent {
+  type: 'message';
+  /** A string for a text message, a Buffer for a binary one (a view of the bytes it came in). */
+  data: string | Buffer;
+  binary: boolean;
+}
+
+/** A ping arrived; its pong is already in `dataToSend()` (§5.5.2). */
+export interface PingEvent {
+  type: 'ping';
+  payload: Buffer;
+}
+
+export interface PongEvent {
+  type: 'pong';
+  payload: Buffer;
+}
+
+/** Events both roles yield; each role adds its handshake's. */
+export type FrameEvent = MessageEvent | PingEvent | PongEvent | CloseEvent;
+
+/** Options both roles take. */
+export interface ProtocolOptions {
+  /** Largest message after reassembly, in bytes; a bigger one fails the connection with 1009 from its header. @default 1 MiB */
+  maxMessageSize?: number;
+  /**
+   * Hold the answer to a peer's close frame (and the close frame of a failure) until `close()`
+   * is called, so earlier messages can still be answered first (§5.5.1 allows it). @default false
+   */
+  deferCloseReply?: boolean;
+}
+
+/** A close reason must fit a control frame with its 2-byte code (§5.5). */
+const MAX_REASON_BYTES = 123;
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * One WebSocket connection without I/O, in the pull style: the shell hands it the bytes it
+ * read (`receiveData`, `receiveEof`), then takes its events (`eventsReceived`) and the bytes
+ * it owes the peer (`dataToSend`). It never calls the shell, keeps no timers and reads no clock.
+ * Bad input never throws: it fails the connection (§7.1.7) with the close code it calls for.
+ * This class holds what both roles share; ServerProtocol and ClientProtocol add the handshake
+ * and its events (H).
+ */
+export abstract class Protocol<H extends { type: string }> implements ReceiverSink {
+  private stateValue: ProtocolState = 'connecting';
+  protected events: (H | FrameEvent)[] = [];
+  protected readonly outbox = new Outbox();
+  protected readonly receiver: Receiver;
+  protected readonly maxMessageSize: number;
+  private readonly deferCloseReply: boolean;
+  /** The close frame payload still owed to the peer (deferCloseReply), or null. */
+  private closeOwed: Buffer | null = null;
+  private closeSent = false;
+  private closeInitiator: Initiator = Initiator.LOCAL;
+  /** The close event was yielded: nothing more will be. */
+  private finished = false;
+  private cleanly = false;
+  private eofReceived = false;
+
+  protected constructor(
+    private readonly masking: (() => Uint8Array) | undefined,
+    options: ProtocolOptions,
+  ) {
+    this.maxMessageSize = options.maxMessageSize ?? ProtocolDefaults.maxMessageSize;
+    this.deferCloseReply = options.deferCloseReply ?? false;
+    this.receiver = new Receiver(masking === undefined, this.maxMessageSize);
+  }
+
+  /** 'connecting' until the handshake ends, 'open', 'closing' once a close frame went either way, 'closed'. */
+  get state(): ProtocolState {
+    return this.stateValue;
+  }
+
+  /**
+   * True once the shell should expect the transport to end soon: a close frame was sent, or
+   * the connection is closed. Arm a timer then, and cut the transport if it has not ended.
+   */
+  get closeExpected(): boolean {
+    return this.closeSent || (this.finished && this.closeOwed === null);
+  }
+
+  /**
+   * True once the shell should end (half-close) its side of the transport, after writing
+   * `dataToSend()`. The server ends first once the WebSocket is closed (§7.1.1); a client
+   * whose close handshake completed waits for the server's end first (`receiveEof`).
+   */
+  get shouldEndTransport(): boolean {
+    if (!this.finished || this.closeOwed !== null) return false;
+    return this.masking === undefined || !this.cleanly || this.eofReceived;
+  }
+
+  /** Bytes waiting in `dataToSend()`. */
+  get bufferedAmount(): number {
+    return this.outbox.bytes;
+  }
+
+  /**
+   * Bytes from the peer, in order. The protocol takes them over: a frame's payload is unmasked
+   * in place. Never throws: bad input fails the connection.
+   */
+  receiveData(data: Uint8Array): void {
+    this.read(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength));
+  }
+
+  /** receiveData for Buffers, also for bytes the handshake held back. */
+  protected read(bytes: Buffer): void {
+    if (this.finished || this.receiver.stopped) return;
+    try {
+      if (this.stateValue === 'connecting') this.receiveHandshake(bytes);
+      else this.receiver.receive(bytes, this);
+    } catch (err) {
+      this.failWith(err);
+    }
+  }
+
+  /**
+   * The transport's input ended (TCP FIN). Before a close frame came, that ends the
+   * connection: close event 1006. After it, it tells a client the server has closed.
+   */
+  receiveEof(): void {
+    this.eofReceived = true;
+    if (!this.finished) this.finish(this.eofEvent());
+  }
+
+  /**
+   * The transport is gone or the shell cut it (a timeout, a drop, a socket error): the
+   * connection ends without a close handshake, close event 1006, and nothing more is owed.
+   */
+  abort(reason = 'connection aborted', initiator: Initiator = Initiator.LOCAL, error?: Error): void {
+    this.eofReceived = true;
+    this.closeOwed = null;
+    this.outbox.discard();
+    if (!this.finished) this.finish({ type: 'close', code: 1006, reason, wasClean: false, initiator, ...(error ? { error } : {}) });
+  }
+
+  /** Everything this side owes the peer since the last call, as one buffer (empty when nothing). */
+  dataToSend(): Buffer {
+    const output = this.outbox.take();
+    if (output === null) return EMPTY;
+    if (!Array.isArray(output)) return Buffer.from(output.buffer, output.byteOffset, output.byteLength);
+    return Buffer.concat(output);
+  }
+
+  /** The same bytes as `dataToSend()`, as the pieces they were written in (for a shell that writes them with writev); null when nothing. */
+  takeOutput(): Output | null {
+    return this.outbox.take();
+  }
+
+  /** The events since the last call, oldest first. */
+  eventsReceived(): (H | FrameEvent)[] {
+    const events = this.events;
+    if (events.length === 0) return [];
+    this.events = [];
+    return events;
+  }
+
+  /** True while messages may be sent: open, or a deferred close reply not yet sent. */
+  get canSend(): boolean {
+    return this.stateValue === 'open' || this.closeOwed !== null;
+  }
+
+  /** Sends a text message; false once it can no longer send. */
+  sendText(text: string): boolean {
+    if (!this.canSend) return false;
+    this.outbox.frame(Opcode.TEXT, text, this.masking?.());
+    return true;
+  }
+
+  /** Sends a binary message; false once it can no longer send. */
+  sendBinary(data: Uint8Array): boolean {
+    if (!this.canSend) return false;
+    this.outbox.frame(Opcode.BINARY, data, this.masking?.());
+    return true;
+  }
+
+  /**
+   * Sends a frame encoded once for many connections (`encodeMessage`). Server role only: a
+   * client masks every frame with a key of its own (§5.3).
+   */
+  sendEncoded(frame: EncodedFrame): boolean {
+    if (this.masking !== undefined) throw new TypeError('a client masks every frame: use sendText or sendBinary');
+    if (!this.canSend) return false;
+    this.outbox.encoded(frame);
+    return true;
+  }
+
+  /** Sends a ping (at most 125 bytes of payload); false unless open. */
+  ping(payload: string | Uint8Array = EMPTY): boolean {
+    if (this.stateValue !== 'open') return false;
+    if (byteLength(payload) > 125) throw new RangeError('a ping payload is at most 125 bytes');
+    this.outbox.frame(Opcode.PING, payload, this.masking?.());
+    return true;
+  }
+
+  /**
+   * Starts the close handshake (§7.1.2) with `code` and `reason`; or, with a close reply
+   * deferred, sends it (echoing the peer's code). False if neither is due. Throws a RangeError
+   * for a code that may not be sent or a reason over 123 bytes.
+   */
+  close(code = 1000, reason = ''): boolean {
+    checkCloseArguments(code, reason);
+    const owed = this.closeOwed;
+    if (owed !== null) {
+      this.closeOwed = null;
+      this.sendClose(owed);
+      this.stateValue = 'closed';
+      return true;
+    }
+    if (this.stateValue !== 'open') return false;
+    this.sendClose(closePayload(code, reason));
+    this.stateValue = 'closing';
+    this.closeInitiator = Initiator.LOCAL;
+    return true;
+  }
+
+  /**
+   * Fails the connection (§7.1.7): reads nothing more, sends a close frame with `code` (at
+   * once, or when `close()` is called with deferCloseReply), and yields the close event.
+   */
+  fail(code: number, reason: string, error?: Error, initiator: Initiator = Initiator.ERROR): void {
+    if (this.finished) return;
+    const reply = this.stateValue === 'open' ? closePayload(code, truncateReason(reason)) : null;
+    this.finish({ type: 'close', code, reason, wasClean: false, initiator, ...(error ? { error } : {}) }, reply);
+  }
+
+  // ReceiverSink: called by the receiver while it reads.
+
+  message(data: string | Buffer, binary: boolean): void {
+    this.events.push({ type: 'message', data, binary });
+  }
+
+  control(opcode: number, payload: Buffer): void {
+    if (opcode === Opcode.PING) {
+      // §5.5.3: answer with a pong carrying the same payload, unless we already sent a close.
+      if (this.stateValue === 'open') this.outbox.frame(Opcode.PONG, payload, this.masking?.());
+      this.events.push({ type: 'ping', payload: Buffer.from(payload) });
+    } else if (opcode === Opcode.PONG) {
+      this.events.push({ type: 'pong', payload: Buffer.from(payload) });
+    } else {
+      this.receiveClose(payload);
+    }
+  }
+
+  /** Reads handshake bytes while connecting; the role's handshake decides what they mean. */
+  protected abstract receiveHandshake(data: Buffer): void;
+
+  /** The handshake succeeded: frames may flow. */
+  protected open(): void {
+    this.stateValue = 'open';
+  }
+
+  /** The connection ends with `event`; `reply` is the close frame still owed to the peer, if any. */
+  protected finish(event: CloseEvent, reply: Buffer | null = null): void {
+    this.finished = true;
+    this.cleanly = event.wasClean;
+    this.receiver.stop();
+    this.events.push(event);
+    if (reply !== null && this.deferCloseReply) {
+      this.closeOwed = reply;
+      this.stateValue = 'closing';
+      return;
+    }
+    if (reply !== null) this.sendClose(reply);
+    this.stateValue = 'closed';
+  }
+
+  protected failWith(err: unknown): void {
+    if (err instanceof ProtocolError) this.fail(err.closeCode, err.message, err);
+    else this.fail(1011, 'internal error', err instanceof Error ? err : new Error(String(err)));
+  }
+
+  /** The close event of a connection that the end of its input ended. */
+  protected eofEvent(): CloseEvent {
+    return { type: 'close', code: 1006, reason: 'connection closed without a close frame', wasClean: false, initiator: Initiator.PEER };
+  }
+
+  private sendClose(payload: Buffer): void {
+    this.closeSent = true;
+    this.outbox.frame(Opcode.CLOSE, payload, this.masking?.());
+  }
+
+  private receiveClose(payload: Buffer): void {
+    let code = 1005;
+    let reason = '';
+    if (payload.length === 1) throw new ProtocolError(1002, 'close frame with a 1-byte payload');
+    if (payload.length >= 2) {
+      code = payload.readUInt16BE(0);
+      if (!isValidWireCloseCode(code)) throw new ProtocolError(1002, `invalid close code ${code}`);
+      const reasonBytes = payload.subarray(2);
+      if (!isUtf8(reasonBytes)) throw new ProtocolError(1007, 'close reason is not valid UTF-8');
+      reason = reasonBytes.toString('utf8');
+    }
+    if (this.stateValue === 'open') {
+      // §5.5.1: answer with a close frame, echoing the status code received.
+      this.finish({ type: 'close', code, reason, wasClean: true, initiator: Initiator.PEER }, closePayload(code, ''));
+    } else {
+      this.finish({ type: 'close', code, reason, wasClean: true, initiator: this.closeInitiator });
+    }
+  }
+}
+
+function byteLength(data: string | Uint8Array): number {
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.length;
+}
+
+function checkCloseArguments(code: number, reason: string): void {
+  if (!isValidWireCloseCode(code)) throw new RangeError(`close code ${code} may not be sent (use 1000–1003, 1007–1014 or 3000–4999)`);
+  if (Buffer.byteLength(reason) > MAX_REASON_BYTES) throw new RangeError(`a close reason is at most ${MAX_REASON_BYTES} bytes of UTF-8`);
+}
+
+/** Cuts an internal failure reason to what fits a close frame, on a character boundary. */
+function truncateReason(reason: string): string {
+  let cut = reason;
+  while (Buffer.byteLength(cut) > MAX_REASON_BYTES) cut = cut.slice(0, -1);
+  return cut;
+}

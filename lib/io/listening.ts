@@ -1,0 +1,83 @@
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type Socket } from 'node:net';
+import type { SecureContextOptions, TlsOptions } from 'node:tls';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Clock } from './clock.js';
+import { attachHttpFront } from './http-front.js';
+import { NetFront } from './net-front.js';
+import { address, type UpgradeHandler } from './upgrade.js';
+
+/** Where and how to listen. */
+export interface ListenOptions {
+  host?: string | undefined;
+  port?: number | undefined;
+  /** Serve wss:// with these node:tls options (key, cert, …). */
+  tls?: (SecureContextOptions & TlsOptions) | undefined;
+}
+
+/** What every front needs: the clock, the handshake limits, plain requests, the log. */
+export interface FrontOptions {
+  clock: Clock;
+  handshakeTimeout: number;
+  maxHandshakeBytes: number;
+  onRequest: ((req: IncomingMessage, res: ServerResponse) => void) | undefined;
+  log(line: string): void;
+}
+
+/** A port being served, on our own listener or on a program's http server. */
+export interface Listening {
+  /** The port listened on (0 until listening). */
+  readonly port: number;
+  /** Stops taking connections; resolves once the listener is closed (attached: at once). */
+  close(): Promise<void>;
+  /** Stops serving handshakes (an attached server's are answered with 503 until then). */
+  detach(): void;
+}
+
+/**
+ * Listens on host:port with our own listener: WebSocket handshakes go to `onUpgrade`, plain
+ * requests to an internal node:http server (onRequest, or 426).
+ */
+export async function listen(options: ListenOptions, front: FrontOptions, onUpgrade: UpgradeHandler): Promise<Listening> {
+  const { handshakeTimeout, maxHandshakeBytes } = front;
+  // Nagle off, as node:http does: over TLS a first small frame otherwise waits ~40 ms behind the session tickets.
+  const server = options.tls ? createTlsServer({ noDelay: true, ...options.tls, handshakeTimeout }) : createNetServer({ noDelay: true });
+  server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    // A peer hanging up mid-handshake (e.g. distrusting our certificate) is not a failure of ours.
+    if (err.code !== 'ECONNRESET') front.log(`${address(socket)}: TLS handshake failed: ${err.code ?? err.message}`);
+    socket.destroy(); // node leaves it open after a TLS handshake timeout
+  });
+  const plainHttp = createHttpServer({ maxHeaderSize: maxHandshakeBytes });
+  attachHttpFront(plainHttp, { ...front, owned: true }, onUpgrade);
+  const netFront = new NetFront(server, plainHttp, onUpgrade, front);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as { port: number };
+  return {
+    port,
+    close: () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      netFront.closeConnections();
+      return closed;
+    },
+    detach: () => {},
+  };
+}
+
+/** Serves WebSockets on a program's own http(s) server (one port for pages and sockets). */
+export function attach(server: HttpServer, front: FrontOptions, onUpgrade: UpgradeHandler): Listening {
+  const detach = attachHttpFront(server, { ...front, owned: false }, onUpgrade);
+  return {
+    get port() {
+      const addr = server.address();
+      return addr && typeof addr === 'object' ? addr.port : 0;
+    },
+    close: () => Promise.resolve(),
+    detach,
+  };
+}

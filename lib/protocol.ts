@@ -1,0 +1,10 @@
+export { ServerProtocol } from './core/server-protocol.js';
+export type { HandshakeRequest, RequestEvent, ServerProtocolEvent, ServerProtocolOptions } from './core/server-protocol.js';
+export { ClientProtocol } from './core/client-protocol.js';
+export type { ClientProtocolEvent, ClientProtocolOptions, OpenEvent } from './core/client-protocol.js';
+export type { CloseEvent, FrameEvent, MessageEvent, PingEvent, PongEvent, ProtocolOptions, ProtocolState } from './core/protocol.js';
+export { encodeMessage } from './core/frame.js';
+export type { EncodedFrame } from './core/frame.js';
+export type { Output } from './core/outbox.js';
+export { CloseCode, ErrorCode, Initiator, Opcode } from './core/constants.js';
+export { HandshakeError, ProtocolError } from './core/errors.js';
