@@ -1,144 +1,140 @@
 /**
- * DESIGN §6 and §8: the layers of lib/ and the empty runtime dependencies, checked from the
- * sources. The pure core imports nothing of the I/O layer, no sockets, timers or process;
- * every import in lib/ points to a lower layer; package.json has no `dependencies`.
+ * The layers of lib/, checked from the sources: lib/core (pure RFC code), lib/io (moves bytes),
+ * lib/api (the poll face), and the entry points at the top, which only re-export. Imports point
+ * down only; the core reads no clock, sets no timer and touches no socket; package.json has no
+ * runtime dependencies.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 const LIB = fileURLToPath(new URL('../lib/', import.meta.url));
 const PACKAGE = fileURLToPath(new URL('../package.json', import.meta.url));
 
-/** The pure core (DESIGN §6, below the line). */
-const CORE = ['connection', 'frame', 'handshake', 'request-head', 'constants', 'errors', 'utf8', 'memory-view'];
-/** The I/O layer the core must not reach. */
-const IO = ['server', 'client', 'peer', 'heartbeat', 'listener', 'net-front', 'event-queue', 'write-arena', 'socket-reader', 'options', 'clock', 'events', 'index'];
+/** The layers, lowest first: a module may import its own layer and those below. */
+const LAYERS = ['core', 'io', 'api'] as const;
+type Layer = (typeof LAYERS)[number] | 'entry';
+/** The only files directly in lib/: the package's entry points. */
+const ENTRY_POINTS = ['index.ts', 'protocol.ts', 'testing.ts', 'redis.ts'];
+/** Node built-ins the core may use: bytes, hashes and randomness, compression. */
+const CORE_BUILTINS = new Set(['node:buffer', 'node:crypto', 'node:zlib']);
+/** Globals that mean timers, the clock or process state: not for the core. */
+const FORBIDDEN_IN_CORE = /\b(setTimeout|setInterval|setImmediate|clearTimeout|clearInterval|clearImmediate|queueMicrotask|process|performance|Date)\b/;
 
-/**
- * Every module of lib/ and its layer: a module may import only from lower layers. A new file
- * must be placed here (that is the point: its place in the architecture is a decision).
- */
-const LAYER: Record<string, number> = {
-  constants: 0,
-  errors: 1,
-  utf8: 1,
-  'mask-pool': 1, // random mask keys: node:crypto only
-  'memory-view': 1, // cheap views into a read's memory
-  frame: 2,
-  handshake: 2,
-  'request-head': 2,
-  connection: 3,
-  // ---- I/O layer ----
-  clock: 4,
-  events: 4,
-  options: 5,
-  'event-queue': 5,
-  'write-arena': 5, // shared memory for outgoing frames
-  'socket-reader': 5, // routes a socket's events to its reader
-  peer: 6,
-  heartbeat: 7,
-  listener: 6,
-  'net-front': 7,
-  server: 8,
-  client: 8,
-  index: 9,
-};
-
-/** Node built-ins that mean I/O, timers or process state: not for the core. */
-const FORBIDDEN_IN_CORE = /^(node:)?(net|http|https|http2|tls|dgram|dns|timers|timers\/promises|process|child_process|worker_threads|fs|fs\/promises)$/;
-/** Globals that mean timers or process state: not for the core. */
-const FORBIDDEN_GLOBALS = /\b(setTimeout|setInterval|setImmediate|clearTimeout|clearInterval|clearImmediate|queueMicrotask|process)\b/;
-
-function modules(): string[] {
-  return readdirSync(LIB)
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))
-    .map((f) => f.slice(0, -3))
-    .sort();
+/** Every .ts file of lib/, as a path relative to lib/ ("core/frame.ts"). */
+function files(dir = ''): string[] {
+  return readdirSync(LIB + dir).flatMap((name) => {
+    const path = dir + name;
+    if (statSync(LIB + path).isDirectory()) return files(`${path}/`);
+    return path.endsWith('.ts') ? [path] : [];
+  });
 }
 
-/** Source without comments and string contents other than import specifiers. */
-function code(name: string): string {
-  return readFileSync(`${LIB}${name}.ts`, 'utf8')
+function layerOf(path: string): Layer {
+  const folder = path.split('/')[0]!;
+  return (LAYERS as readonly string[]).includes(folder) ? (folder as Layer) : 'entry';
+}
+
+/** Source without comments. */
+function code(path: string): string {
+  return readFileSync(LIB + path, 'utf8')
     .replace(/\/\*[\s\S]*?\*\//g, '')
     .replace(/(^|[^:'"`])\/\/.*$/gm, '$1');
 }
 
 /** Every module specifier imported or re-exported, static or dynamic. */
-function importsOf(name: string): string[] {
-  const source = code(name);
+function importsOf(path: string): string[] {
+  const source = code(path);
   const found: string[] = [];
-  const patterns = [/\b(?:import|export)\s[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g, /\bimport\s*['"]([^'"]+)['"]/g, /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g, /\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g];
+  const patterns = [
+    /\b(?:import|export)\s[^'"`;]*?\bfrom\s*['"]([^'"]+)['"]/g,
+    /\bimport\s*['"]([^'"]+)['"]/g,
+    /\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+    /\brequire\s*\(\s*['"]([^'"]+)['"]\s*\)/g,
+  ];
   for (const pattern of patterns) for (const match of source.matchAll(pattern)) found.push(match[1]!);
   return found;
 }
 
-function localTarget(specifier: string): string | undefined {
-  const match = /^\.\/([\w-]+)\.js$/.exec(specifier);
-  return match?.[1];
+/** The lib/-relative path a relative specifier of `from` names, with .ts for .js. */
+function resolve(from: string, specifier: string): string {
+  const url = new URL(specifier, `file:///lib/${from}`);
+  return url.pathname.slice('/lib/'.length).replace(/\.js$/, '.ts');
 }
 
-describe('architecture (DESIGN §6)', () => {
-  it('finds the imports it checks (the scanner works)', () => {
-    assert.deepEqual(importsOf('connection').filter((s) => s.startsWith('./')).sort(), ['./constants.js', './errors.js', './frame.js', './memory-view.js', './utf8.js']);
-    assert.ok(importsOf('server').includes('node:http'));
-    assert.ok(importsOf('index').includes('./server.js'), 'export … from is an import too');
+/** What `path` imports from lib/, as lib/-relative paths. */
+function localImports(path: string): string[] {
+  return importsOf(path)
+    .filter((s) => s.startsWith('.'))
+    .map((s) => resolve(path, s));
+}
+
+describe('architecture: three layers in three folders', () => {
+  const all = files();
+
+  it('finds the files and imports it checks (the scanner works)', () => {
+    assert.ok(all.includes('core/frame.ts') && all.includes('io/peer.ts') && all.includes('api/server.ts'));
+    assert.ok(localImports('index.ts').includes('api/server.ts'), 'export … from is an import too');
+    assert.ok(importsOf('io/listening.ts').includes('node:http'));
   });
 
-  it('every module of lib/ has a layer', () => {
-    const unplaced = modules().filter((m) => !(m in LAYER));
-    assert.deepEqual(unplaced, [], `place these modules in LAYER of spec/architecture.test.ts: ${unplaced.join(', ')}`);
-    for (const m of CORE) assert.ok(LAYER[m]! < LAYER.clock!, `${m} sits below the I/O layer`);
-    for (const m of IO) assert.ok(LAYER[m]! >= LAYER.clock!, `${m} sits in the I/O layer`);
+  it('nothing sits directly in lib/ but the entry points', () => {
+    const loose = all.filter((f) => !f.includes('/') && !ENTRY_POINTS.includes(f));
+    assert.deepEqual(loose, [], `move these into lib/core, lib/io or lib/api: ${loose.join(', ')}`);
+    for (const f of all) assert.ok(layerOf(f) !== 'entry' || !f.includes('/'), `${f} is in an unknown folder`);
   });
 
-  it('local imports are relative ".js" paths to modules that exist', () => {
-    const existing = new Set(modules());
-    for (const m of modules()) {
-      for (const specifier of importsOf(m)) {
-        if (!specifier.startsWith('.')) continue;
-        const target = localTarget(specifier);
-        assert.ok(target !== undefined && existing.has(target), `lib/${m}.ts imports "${specifier}"`);
+  it('the entry points only re-export', () => {
+    for (const entry of all.filter((f) => layerOf(f) === 'entry')) {
+      const statements = code(entry).split(';').map((s) => s.trim()).filter(Boolean);
+      for (const statement of statements) assert.match(statement, /^export\b[\s\S]*\bfrom\s*['"]/, `${entry}: ${statement.slice(0, 60)}`);
+    }
+  });
+
+  it('local imports are relative ".js" paths to files that exist', () => {
+    const existing = new Set(all);
+    for (const f of all) {
+      for (const specifier of importsOf(f).filter((s) => s.startsWith('.'))) {
+        assert.match(specifier, /\.js$/, `lib/${f} imports "${specifier}"`);
+        assert.ok(existing.has(resolve(f, specifier)), `lib/${f} imports "${specifier}", which does not exist`);
       }
     }
   });
 
-  it('every import in lib/ points down', () => {
+  it('imports point down only: api → io → core, never up, and nothing below imports an entry point', () => {
+    const rank: Record<Layer, number> = { core: 0, io: 1, api: 2, entry: 3 };
     const upward: string[] = [];
-    for (const m of modules()) {
-      for (const specifier of importsOf(m)) {
-        const target = localTarget(specifier);
-        if (target === undefined || !(m in LAYER) || !(target in LAYER)) continue;
-        if (LAYER[target]! >= LAYER[m]!) upward.push(`lib/${m}.ts (layer ${LAYER[m]}) imports ${target} (layer ${LAYER[target]})`);
+    for (const f of all) {
+      for (const target of localImports(f)) {
+        if (rank[layerOf(target)] > rank[layerOf(f)]) upward.push(`lib/${f} imports lib/${target}`);
       }
     }
     assert.deepEqual(upward, []);
   });
 
-  for (const m of CORE) {
-    it(`the core module ${m}.ts uses no I/O, timers or process`, () => {
-      for (const specifier of importsOf(m)) {
-        const target = localTarget(specifier);
-        if (target !== undefined) assert.ok(CORE.includes(target), `${m}.ts imports ${target}, which is not pure core`);
-        else assert.doesNotMatch(specifier, FORBIDDEN_IN_CORE, `${m}.ts imports ${specifier}`);
+  for (const f of all.filter((path) => layerOf(path) === 'core')) {
+    it(`the core file ${f} uses only the core, bytes, hashes and zlib: no I/O, timers, clock or process`, () => {
+      for (const specifier of importsOf(f)) {
+        if (specifier.startsWith('.')) assert.equal(layerOf(resolve(f, specifier)), 'core', `${f} imports ${specifier}`);
+        else assert.ok(CORE_BUILTINS.has(specifier), `${f} imports ${specifier}`);
       }
-      const globals = code(m).match(FORBIDDEN_GLOBALS);
-      assert.equal(globals, null, `${m}.ts uses ${globals?.[0]}`);
+      const globals = code(f).match(FORBIDDEN_IN_CORE);
+      assert.equal(globals, null, `${f} uses ${globals?.[0]}`);
     });
   }
 
   it('the core rule catches a violation (self-check of the patterns)', () => {
-    assert.match('node:net', FORBIDDEN_IN_CORE);
-    assert.match('timers', FORBIDDEN_IN_CORE);
-    assert.doesNotMatch('node:crypto', FORBIDDEN_IN_CORE);
-    assert.doesNotMatch('node:buffer', FORBIDDEN_IN_CORE);
-    assert.match('const t = setTimeout(f, 1);', FORBIDDEN_GLOBALS);
-    assert.match('process.nextTick(f)', FORBIDDEN_GLOBALS);
+    assert.match('const t = setTimeout(f, 1);', FORBIDDEN_IN_CORE);
+    assert.match('process.nextTick(f)', FORBIDDEN_IN_CORE);
+    assert.match('performance.now()', FORBIDDEN_IN_CORE);
+    assert.match('Date.now()', FORBIDDEN_IN_CORE);
+    assert.doesNotMatch('const dated = 1; // updated', FORBIDDEN_IN_CORE);
+    assert.equal(CORE_BUILTINS.has('node:net'), false);
   });
 });
 
-describe('package.json (DESIGN §1: no runtime dependencies)', () => {
+describe('package.json: no runtime dependencies', () => {
   const pkg = JSON.parse(readFileSync(PACKAGE, 'utf8')) as Record<string, unknown>;
 
   it('has no dependencies, peerDependencies, optionalDependencies or bundled ones', () => {
@@ -148,10 +144,10 @@ describe('package.json (DESIGN §1: no runtime dependencies)', () => {
     }
   });
 
-  it('lib/ imports only node: built-ins and its own modules', () => {
-    for (const m of modules()) {
-      for (const specifier of importsOf(m)) {
-        assert.ok(specifier.startsWith('node:') || specifier.startsWith('./'), `lib/${m}.ts imports the package "${specifier}"`);
+  it('lib/ imports only node: built-ins and its own files', () => {
+    for (const f of files()) {
+      for (const specifier of importsOf(f)) {
+        assert.ok(specifier.startsWith('node:') || specifier.startsWith('.'), `lib/${f} imports the package "${specifier}"`);
       }
     }
   });

@@ -153,8 +153,11 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
    */
   abort(reason = 'connection aborted', initiator: Initiator = Initiator.LOCAL, error?: Error): void {
     this.eofReceived = true;
-    this.closeOwed = null;
     this.outbox.discard();
+    if (this.closeOwed !== null) {
+      this.closeOwed = null;
+      this.stateValue = 'closed';
+    }
     if (!this.finished) this.finish({ type: 'close', code: 1006, reason, wasClean: false, initiator, ...(error ? { error } : {}) });
   }
 
@@ -242,10 +245,14 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
    * Fails the connection (§7.1.7): reads nothing more, sends a close frame with `code` (at
    * once, or when `close()` is called with deferCloseReply), and yields the close event.
    */
-  fail(code: number, reason: string, error?: Error, initiator: Initiator = Initiator.ERROR): void {
+  fail(code: number, reason: string): void {
+    this.failConnection(code, reason);
+  }
+
+  private failConnection(code: number, reason: string, error?: Error): void {
     if (this.finished) return;
     const reply = this.stateValue === 'open' ? closePayload(code, truncateReason(reason)) : null;
-    this.finish({ type: 'close', code, reason, wasClean: false, initiator, ...(error ? { error } : {}) }, reply);
+    this.finish({ type: 'close', code, reason, wasClean: false, initiator: Initiator.ERROR, ...(error ? { error } : {}) }, reply);
   }
 
   // ReceiverSink: called by the receiver while it reads.
@@ -285,13 +292,18 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
       this.stateValue = 'closing';
       return;
     }
-    if (reply !== null) this.sendClose(reply);
     this.stateValue = 'closed';
+    if (reply === null) return;
+    try {
+      this.sendClose(reply);
+    } catch {
+      // Only a client's maskKey can throw here (a program bug): the close frame is not sent.
+    }
   }
 
   protected failWith(err: unknown): void {
-    if (err instanceof ProtocolError) this.fail(err.closeCode, err.message, err);
-    else this.fail(1011, 'internal error', err instanceof Error ? err : new Error(String(err)));
+    if (err instanceof ProtocolError) this.failConnection(err.closeCode, err.message, err);
+    else this.failConnection(1011, 'internal error', err instanceof Error ? err : new Error(String(err)));
   }
 
   /** The close event of a connection that the end of its input ended. */
