@@ -7,9 +7,9 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Event, Server, type ServerEvent } from '../lib/index.js';
-import { closeFrame, frame, OP, RawWs, sleep, type FrameSpec } from './raw-ws.js';
-import { prng } from './prng.js';
+import { Event, Server, type ServerEvent } from '../../lib/index.js';
+import { closeFrame, frame, OP, RawWs, sleep, type FrameSpec } from '../helpers/raw-ws.js';
+import { prng } from '../helpers/prng.js';
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : 0x5eed_2026;
 const CONNECTIONS = 96;

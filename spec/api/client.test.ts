@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { acceptKey } from '../lib/handshake.js';
-import { randomMaskKey } from '../lib/mask-pool.js';
+import { acceptKey } from '../../lib/handshake.js';
+import { randomMaskKey } from '../../lib/mask-pool.js';
 import {
   Client,
   type ClientEvent,
@@ -27,7 +27,7 @@ import {
   type ServerEvent,
   type ServerOptions,
   TimeoutError,
-} from '../lib/index.js';
+} from '../../lib/index.js';
 
 const SIZES = [0, 125, 126, 65535, 65536, 1 << 20];
 const WAIT = 3000;
@@ -148,7 +148,7 @@ async function startWs(options: ConstructorParameters<typeof WebSocketServer>[0]
   return { url: `ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}`, connections };
 }
 
-const PYTHON_SERVER = join(import.meta.dirname, 'peers', 'python-echo-server.py');
+const PYTHON_SERVER = join(import.meta.dirname, '..', 'interop', 'peers', 'python-echo-server.py');
 
 /** Python's websockets echo server (Debian's python3-websockets, hence /usr/bin/python3). */
 async function startPython(args: string[] = []): Promise<number> {

@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { openWs } from './ws-client.js';
-import { Event, Server, type ServerEvent, type ServerOptions } from '../lib/index.js';
+import { openWs } from '../helpers/ws-client.js';
+import { Event, Server, type ServerEvent, type ServerOptions } from '../../lib/index.js';
 
 const PYTHON = '/usr/bin/python3';
 const PYTHON_CLIENT = fileURLToPath(new URL('./peers/python-client.py', import.meta.url));

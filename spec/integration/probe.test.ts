@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { frame, OP, RawWs, sleep, upgradeRequest } from './raw-ws.js';
-import { prng } from './prng.js';
+import { frame, OP, RawWs, sleep, upgradeRequest } from '../helpers/raw-ws.js';
+import { prng } from '../helpers/prng.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1024 * 1024;
 const HANDSHAKE_TIMEOUT = 10_000; // echo.ts runs on the defaults (DESIGN §4)
 

@@ -24,9 +24,9 @@ import {
   handshakeRequest,
   type Frame,
   type FrameOptions,
-} from './raw-peer.js';
+} from '../helpers/raw-client.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const T = 2000; // per-step timeout (ms)
 const BIG_T = 10000; // for the multi-MiB messages (16 MiB echoes take well under 2 s on loopback)
 const MAX_MESSAGE_SIZE = 64 * 1024 * 1024;

@@ -11,7 +11,7 @@ import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { Event, SendStatus, Server, type ServerEvent, type ServerOptions, TimeoutError } from '../lib/index.js';
+import { Event, SendStatus, Server, type ServerEvent, type ServerOptions, TimeoutError } from '../../lib/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -10,9 +10,9 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Event, Server, type ServerEvent } from '../lib/index.js';
-import { closeFrame, frame, OP, RawWs, sleep } from './raw-ws.js';
-import { prng } from './prng.js';
+import { Event, Server, type ServerEvent } from '../../lib/index.js';
+import { closeFrame, frame, OP, RawWs, sleep } from '../helpers/raw-ws.js';
+import { prng } from '../helpers/prng.js';
 
 const TOTAL = 2000;
 const AT_ONCE = 200;

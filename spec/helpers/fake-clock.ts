@@ -1,4 +1,4 @@
-import type { Clock, Timer } from '../lib/clock.js';
+import type { Clock, Timer } from '../../lib/clock.js';
 
 interface Entry {
   at: number;

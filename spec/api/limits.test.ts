@@ -6,9 +6,9 @@
 import { describe, it, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { Event, SendStatus, Server, type DisconnectEvent, type ServerEvent, type ServerOptions } from '../lib/index.js';
-import { FakeClock } from './fake-clock.js';
-import { closeFrame, frame, OP, RawWs, sleep, upgradeRequest } from './raw-ws.js';
+import { Event, SendStatus, Server, type DisconnectEvent, type ServerEvent, type ServerOptions } from '../../lib/index.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { closeFrame, frame, OP, RawWs, sleep, upgradeRequest } from '../helpers/raw-ws.js';
 
 /**
  * A server whose events are polled into `log`, every 2 ms unless made manual (the library sends

@@ -6,8 +6,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
-import { Connection, ReadyState, type CloseInfo, type ConnectionOptions } from '../lib/connection.js';
-import { prng } from './prng.js';
+import { Connection, ReadyState, type CloseInfo, type ConnectionOptions } from '../../lib/connection.js';
+import { prng } from '../helpers/prng.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const KEY = hex('37fa213d');

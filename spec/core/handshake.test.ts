@@ -11,9 +11,9 @@ import {
   selectProtocol,
   type Rejection,
   type UpgradeRequest,
-} from '../lib/handshake.js';
-import { ErrorCode } from '../lib/constants.js';
-import { HandshakeError } from '../lib/errors.js';
+} from '../../lib/handshake.js';
+import { ErrorCode } from '../../lib/constants.js';
+import { HandshakeError } from '../../lib/errors.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='; // RFC 6455 §1.3
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='; // its accept value, §1.3

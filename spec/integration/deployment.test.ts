@@ -17,8 +17,8 @@ import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { openWs } from './ws-client.js';
-import { Event, Server, type ServerEvent, type ServerOptions, TimeoutError } from '../lib/index.js';
+import { openWs } from '../helpers/ws-client.js';
+import { Event, Server, type ServerEvent, type ServerOptions, TimeoutError } from '../../lib/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers

@@ -8,8 +8,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const LIB = fileURLToPath(new URL('../lib/', import.meta.url));
-const PACKAGE = fileURLToPath(new URL('../package.json', import.meta.url));
+const LIB = fileURLToPath(new URL('../../lib/', import.meta.url));
+const PACKAGE = fileURLToPath(new URL('../../package.json', import.meta.url));
 
 /** The pure core (DESIGN §6, below the line). */
 const CORE = ['connection', 'frame', 'handshake', 'request-head', 'constants', 'errors', 'utf8', 'memory-view'];
@@ -88,7 +88,7 @@ describe('architecture (DESIGN §6)', () => {
 
   it('every module of lib/ has a layer', () => {
     const unplaced = modules().filter((m) => !(m in LAYER));
-    assert.deepEqual(unplaced, [], `place these modules in LAYER of spec/architecture.test.ts: ${unplaced.join(', ')}`);
+    assert.deepEqual(unplaced, [], `place these modules in LAYER of spec/integration/architecture.test.ts: ${unplaced.join(', ')}`);
     for (const m of CORE) assert.ok(LAYER[m]! < LAYER.clock!, `${m} sits below the I/O layer`);
     for (const m of IO) assert.ok(LAYER[m]! >= LAYER.clock!, `${m} sits in the I/O layer`);
   });
