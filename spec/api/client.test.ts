@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { acceptKey } from '../../lib/handshake.js';
+import { acceptFor } from '../helpers/raw-client.js';
 import { randomMaskKey } from '../../lib/mask-pool.js';
 import {
   Client,
@@ -120,7 +120,7 @@ async function rawServer(answer: (key: string, socket: net.Socket) => void): Pro
 }
 
 function switching(key: string, extra = ''): string {
-  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n${extra}\r\n`;
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n${extra}\r\n`;
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -574,7 +574,7 @@ describe('handshake failures', () => {
   });
 
   it('rejects a 101 without the Upgrade header with NO_HANDSHAKE', async () => {
-    const raw = await rawServer((key, socket) => socket.write(`HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`));
+    const raw = await rawServer((key, socket) => socket.write(`HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`));
     await assert.rejects(Client.connect(raw.url), isHandshakeError(ErrorCode.NO_HANDSHAKE, 101));
   });
 

@@ -1,12 +1,13 @@
 /**
  * lib/connection.ts, the sans-I/O state machine: bytes in through receiveData, events and bytes out
- * through the handler. No sockets, no timers. Frames from the peer are built here by hand
- * (`frame()`), independently of lib/frame.ts.
+ * through the handler. No sockets, no timers. Frames from the peer are built by
+ * spec/helpers/frames.ts, independently of lib/frame.ts.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isDeepStrictEqual } from 'node:util';
 import { Connection, ReadyState, type CloseInfo, type ConnectionOptions } from '../../lib/connection.js';
+import { frame as buildFrame, type FrameHeaderOptions } from '../helpers/frames.js';
 import { prng } from '../helpers/prng.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -15,37 +16,10 @@ const KEY = hex('37fa213d');
 // ---------------------------------------------------------------------------------------------
 // Helpers
 
-interface FrameOpts {
-  fin?: boolean;
-  /** The RSV bits as 0..7 (4 = RSV1). */
-  rsv?: number;
-  /** A 4-byte key (default KEY), or null for an unmasked frame. */
-  mask?: Uint8Array | null;
-  /** Announce this length instead of the payload's. */
-  len?: number | bigint;
-}
-
 /** One frame as a peer would send it; client frames (masked with KEY) by default. */
-function frame(opcode: number, payload: string | Uint8Array = '', o: FrameOpts = {}): Buffer {
-  const body = Buffer.from(typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload);
-  const mask = o.mask === undefined ? KEY : o.mask;
-  const len = BigInt(o.len ?? body.length);
-  const head: number[] = [((o.fin ?? true) ? 0x80 : 0) | ((o.rsv ?? 0) << 4) | opcode];
-  const m = mask ? 0x80 : 0;
-  if (len < 126n) head.push(m | Number(len));
-  else if (len < 65536n) head.push(m | 126, Number(len >> 8n), Number(len & 0xffn));
-  else {
-    head.push(m | 127);
-    for (let s = 56n; s >= 0n; s -= 8n) head.push(Number((len >> s) & 0xffn));
-  }
-  if (mask) {
-    head.push(...mask);
-    for (let i = 0; i < body.length; i++) body[i] = body[i]! ^ mask[i & 3]!;
-  }
-  return Buffer.concat([Buffer.from(head), body]);
-}
+const frame = (opcode: number, payload: string | Uint8Array = '', o: FrameHeaderOptions = {}): Buffer => buildFrame(opcode, payload, { mask: KEY, ...o });
 /** A frame as a server sends it: unmasked. */
-const sframe = (opcode: number, payload: string | Uint8Array = '', o: FrameOpts = {}) => frame(opcode, payload, { ...o, mask: null });
+const sframe = (opcode: number, payload: string | Uint8Array = '', o: FrameHeaderOptions = {}): Buffer => buildFrame(opcode, payload, { ...o, mask: false });
 const code2 = (code: number) => Buffer.from([code >> 8, code & 0xff]);
 const closeBody = (code: number, reason = '') => Buffer.concat([code2(code), Buffer.from(reason)]);
 
@@ -351,17 +325,17 @@ describe('DESIGN §5: bad frames fail the connection (server role)', () => {
   });
   test('message over maxMessageSize → 1009 as soon as its header arrives (no payload sent)', () => {
     const opts = { maxMessageSize: 100 };
-    expectFail(frame(0x1, '', { len: 101 }), 1009, opts); // the 6-byte header only
-    expectFail(frame(0x1, '', { len: 101 }).subarray(0, 2), 1009, opts); // 7-bit length: two bytes suffice
-    expectFail(frame(0x2, '', { len: 300 }), 1009, opts);
-    expectFail(frame(0x2, '', { len: 70000 }), 1009, opts);
+    expectFail(frame(0x1, '', { declaredLength: 101 }), 1009, opts); // the 6-byte header only
+    expectFail(frame(0x1, '', { declaredLength: 101 }).subarray(0, 2), 1009, opts); // 7-bit length: two bytes suffice
+    expectFail(frame(0x2, '', { declaredLength: 300 }), 1009, opts);
+    expectFail(frame(0x2, '', { declaredLength: 70000 }), 1009, opts);
     // Exactly the limit passes.
     assert.deepEqual(open(opts).feed(frame(0x2, pattern(100))).events, [binary(pattern(100))]);
   });
   test('fragments whose sum passes maxMessageSize → 1009 at the header of the one that passes it', () => {
     const opts = { maxMessageSize: 100 };
-    expectFail([frame(0x2, pattern(60), { fin: false }), frame(0x0, '', { len: 41 })], 1009, opts);
-    expectFail([frame(0x1, 'x'.repeat(50), { fin: false }), frame(0x9, 'p'), frame(0x0, 'y'.repeat(50), { fin: false }), frame(0x0, '', { len: 1 })], 1009, opts, [
+    expectFail([frame(0x2, pattern(60), { fin: false }), frame(0x0, '', { declaredLength: 41 })], 1009, opts);
+    expectFail([frame(0x1, 'x'.repeat(50), { fin: false }), frame(0x9, 'p'), frame(0x0, 'y'.repeat(50), { fin: false }), frame(0x0, '', { declaredLength: 1 })], 1009, opts, [
       write(hex('8a 01 70')),
     ]);
     // Exactly the limit in fragments passes; the count starts afresh for the next message.
@@ -369,8 +343,8 @@ describe('DESIGN §5: bad frames fail the connection (server role)', () => {
     assert.deepEqual(rec.events, [text('x'.repeat(60) + 'y'.repeat(40)), text('z'.repeat(100))]);
   });
   test('64-bit length with the top bit set → 1009', () => {
-    expectFail(frame(0x2, '', { len: 1n << 63n }), 1009);
-    expectFail(frame(0x2, '', { len: (1n << 64n) - 1n }), 1009, { maxMessageSize: Number.MAX_SAFE_INTEGER });
+    expectFail(frame(0x2, '', { declaredLength: 1n << 63n }), 1009);
+    expectFail(frame(0x2, '', { declaredLength: (1n << 64n) - 1n }), 1009, { maxMessageSize: Number.MAX_SAFE_INTEGER });
   });
   test('control frames do not count towards the message size', () => {
     const rec = open({ maxMessageSize: 10 }).feed(frame(0x1, 'x'.repeat(10), { fin: false }), frame(0x9, pattern(125)), frame(0x0, ''));
@@ -692,7 +666,7 @@ describe(`seeded fuzz (mulberry32, seed 0x${FUZZ_SEED.toString(16)})`, () => {
 
     function randomFrame(): Buffer {
       const r = rand();
-      const key = rand() < 0.9 ? Buffer.from([int(256), int(256), int(256), int(256)]) : null;
+      const key = rand() < 0.9 ? Buffer.from([int(256), int(256), int(256), int(256)]) : false;
       if (r < 0.3) return frame(pick([0x1, 0x2]), rand() < 0.5 ? pick(texts) : pattern(int(300), 1 + int(5)), { mask: key, fin: rand() < 0.8 });
       if (r < 0.45) return frame(0x0, pick(texts), { mask: key, fin: rand() < 0.6 });
       if (r < 0.65) return frame(pick([0x9, 0xa]), pattern(int(126)), { mask: key });
