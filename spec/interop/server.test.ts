@@ -1,7 +1,8 @@
 /**
- * Interop with clients nobody here wrote: the `ws` package and Python's `websockets` (Debian's
+ * The Server with clients nobody here wrote: the `ws` package and Python's `websockets` (Debian's
  * python3-websockets 10.4, run with /usr/bin/python3). The server is used as a program would:
- * a game-tick loop that polls and echoes.
+ * a game-tick loop that polls and echoes. The Client with servers nobody here wrote:
+ * spec/interop/client.test.ts.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
