@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { startDemo, type RunningDemo } from '../../demo/demo.js';
+import { pythonWebsockets } from '../helpers/peers.js';
 
 type Message = Record<string, any>;
 
@@ -302,8 +303,9 @@ describe('endpoints', () => {
   });
 });
 
-describe('a Python websockets client', () => {
+describe('a Python websockets client', { skip: pythonWebsockets.skip }, () => {
   test('speaks the documented protocol', async () => {
+    pythonWebsockets.require();
     const script = fileURLToPath(new URL('../interop/peers/python-demo-client.py', import.meta.url));
     const { stdout } = await promisify(execFile)('/usr/bin/python3', [script, url], { timeout: 10_000 });
     assert.equal(stdout.trim(), 'ok');

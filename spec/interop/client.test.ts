@@ -12,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { selfSignedCertificate } from '../helpers/certificate.js';
+import { pythonWebsockets } from '../helpers/peers.js';
 import { Client, type ClientEvent, type ClientOptions, Event, type ServerEvent } from '../../lib/index.js';
 
 const SIZES = [0, 125, 126, 65535, 65536, 1 << 20];
@@ -169,11 +170,12 @@ describe('Client ↔ ws (a server nobody here wrote)', () => {
   });
 });
 
-describe('Client ↔ Python websockets (a server nobody here wrote)', () => {
+describe('Client ↔ Python websockets (a server nobody here wrote)', { skip: pythonWebsockets.skip }, () => {
   let plainUrl = '';
   let secureUrl = '';
   let ca: Buffer;
   before(async () => {
+    pythonWebsockets.require();
     const certificate = selfSignedCertificate();
     ca = certificate.cert;
     const [plain, secure] = await Promise.all([startPython(), startPython([certificate.certPath, certificate.keyPath])]);

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
+import { pythonWebsockets } from '../helpers/peers.js';
 import { openWs } from '../helpers/ws-client.js';
 import { Event, Server, type ServerEvent, type ServerOptions } from '../../lib/index.js';
 
@@ -182,7 +183,9 @@ describe('ws as a client', () => {
   });
 });
 
-describe('Python websockets as a client', () => {
+describe('Python websockets as a client', { skip: pythonWebsockets.skip }, () => {
+  before(() => pythonWebsockets.require());
+
   function runPython(url: string, mode: string): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       execFile(PYTHON, [PYTHON_CLIENT, url, mode], { timeout: 25_000 }, (err, stdout, stderr) => {
