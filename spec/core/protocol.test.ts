@@ -22,7 +22,7 @@ import {
   type ProtocolOptions,
   type ServerProtocolEvent,
 } from '../../lib/protocol.js';
-import { prng } from '../prng.js';
+import { prng } from '../helpers/prng.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const KEY = hex('37fa213d');

@@ -10,7 +10,8 @@ import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
-import { startDemo, type RunningDemo } from '../demo/demo.js';
+import { startDemo, type RunningDemo } from '../../demo/demo.js';
+import { pythonWebsockets } from '../helpers/peers.js';
 
 type Message = Record<string, any>;
 
@@ -302,9 +303,10 @@ describe('endpoints', () => {
   });
 });
 
-describe('a Python websockets client', () => {
+describe('a Python websockets client', { skip: pythonWebsockets.skip }, () => {
   test('speaks the documented protocol', async () => {
-    const script = fileURLToPath(new URL('./peers/python-demo-client.py', import.meta.url));
+    pythonWebsockets.require();
+    const script = fileURLToPath(new URL('../interop/peers/python-demo-client.py', import.meta.url));
     const { stdout } = await promisify(execFile)('/usr/bin/python3', [script, url], { timeout: 10_000 });
     assert.equal(stdout.trim(), 'ok');
   });

@@ -2,9 +2,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { setImmediate as afterThisTurn } from 'node:timers/promises';
-import { EventQueue } from '../lib/api/event-queue.js';
-import { TimeoutError } from '../lib/core/errors.js';
-import { FakeClock } from './fake-clock.js';
+import { EventQueue } from '../../lib/api/event-queue.js';
+import { TimeoutError } from '../../lib/core/errors.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
 /** A queue whose wake-ups are batched per turn (as with several sockets open). */
 function queue(afterWake = (): void => {}): { q: EventQueue<string>; taken: string[] } {

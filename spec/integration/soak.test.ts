@@ -10,9 +10,11 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import { Event, Server, type ServerEvent } from '../lib/index.js';
-import { closeFrame, frame, OP, RawWs, sleep } from './raw-ws.js';
-import { prng } from './prng.js';
+import { Event, Server, type ServerEvent } from '../../lib/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeFrame, frame, OP } from '../helpers/frames.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { prng } from '../helpers/prng.js';
 
 const TOTAL = 2000;
 const AT_ONCE = 200;
@@ -62,8 +64,8 @@ interface Result {
 const labels = (list: string[]): string => list.map((m) => m.split(':', 2).join(':') + `/${m.length}`).join(' ');
 
 async function runClient(port: number, i: number, p: Plan, rng: () => number): Promise<Result> {
-  const ws = await RawWs.open(port, 5000, `/soak?i=${i}&ending=${p.ending}`);
-  const text = (): string[] => ws.frames.filter((f) => f.opcode === OP.TEXT).map((f) => f.payload.toString());
+  const ws = await RawClient.open(port, { timeoutMs: 5000, path: `/soak?i=${i}&ending=${p.ending}` });
+  const text = (): string[] => ws.log.filter((f) => f.opcode === OP.TEXT).map((f) => f.payload.toString());
   try {
     if (p.ending === 'fin' || p.ending === 'reset') {
       for (const m of p.messages.slice(0, p.cutAfter)) ws.write(frame(OP.TEXT, m));
@@ -71,7 +73,7 @@ async function runClient(port: number, i: number, p: Plan, rng: () => number): P
       if (p.ending === 'reset') ws.socket.resetAndDestroy();
       else ws.socket.end();
       await ws.closed(5000);
-      return { echoed: text(), close: ws.close?.code };
+      return { echoed: text(), close: ws.closeReceived?.code };
     }
     for (const m of p.messages) {
       ws.write(frame(OP.TEXT, m));
@@ -79,16 +81,16 @@ async function runClient(port: number, i: number, p: Plan, rng: () => number): P
     }
     if (p.ending === 'server-close') {
       // The server closes after echoing our first message; we answer its close frame.
-      await ws.until(() => ws.close !== undefined, 5000);
-      ws.write(closeFrame(ws.close?.code));
+      await ws.until(() => ws.closeReceived !== undefined, 5000);
+      ws.write(closeFrame(ws.closeReceived?.code));
       await ws.closed(5000);
-      return { echoed: text(), close: ws.close?.code };
+      return { echoed: text(), close: ws.closeReceived?.code };
     }
     await ws.until(() => text().length >= p.messages.length || ws.ended !== undefined, 5000);
     await sleep(Math.floor(rng() * 5)); // room for a duplicate to show up
     ws.write(closeFrame(1000));
     await ws.closed(5000);
-    return { echoed: text(), close: ws.close?.code, ended: ws.ended, frames: ws.frames.length };
+    return { echoed: text(), close: ws.closeReceived?.code, ended: ws.ended, frames: ws.log.length };
   } finally {
     ws.destroy();
   }

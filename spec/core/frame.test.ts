@@ -4,8 +4,8 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applyMask, closePayload, encodeFrame, FrameHeader, isControl, readHeader } from '../lib/core/frame.js';
-import { ProtocolError } from '../lib/core/errors.js';
+import { applyMask, closePayload, encodeFrame, FrameHeader, isControl, readHeader } from '../../lib/core/frame.js';
+import { ProtocolError } from '../../lib/core/errors.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 const KEY = hex('37fa213d');

@@ -11,7 +11,9 @@ import { PassThrough } from 'node:stream';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { Event, SendStatus, Server, type ServerEvent, type ServerOptions, TimeoutError } from '../lib/index.js';
+import { Event, SendStatus, Server, type ServerEvent, type ServerOptions, TimeoutError } from '../../lib/index.js';
+import { frame, OP } from '../helpers/frames.js';
+import { RawClient } from '../helpers/raw-client.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -142,29 +144,6 @@ function handshakeHead(headers: Record<string, string | undefined>, requestLine 
   let head = `${requestLine}\r\n`;
   for (const [name, value] of Object.entries(all)) if (value !== undefined) head += `${name}: ${value}\r\n`;
   return `${head}\r\n`;
-}
-
-/** A raw client after a successful handshake: write any frame bytes with it. */
-function rawUpgrade(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, '127.0.0.1', () => socket.write(handshakeHead({})));
-    let text = '';
-    const onData = (c: Buffer): void => {
-      text += c.toString('latin1');
-      if (!text.includes('\r\n\r\n')) return;
-      socket.off('data', onData);
-      if (parseResponse(text).status === 101) resolve(socket);
-      else reject(new Error(text));
-    };
-    socket.on('data', onData);
-    socket.on('error', reject);
-  });
-}
-
-/** A masked client frame with a zero mask key (the payload travels as is). */
-function clientFrame(firstByte: number, payload: Buffer): Buffer {
-  assert.ok(payload.length < 126);
-  return Buffer.concat([Buffer.from([firstByte, 0x80 | payload.length, 0, 0, 0, 0]), payload]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -408,13 +387,13 @@ describe('closing', () => {
 
   it('a close frame without a code gives 1005', async () => {
     const { server } = await startServer();
-    const socket = await rawUpgrade(server.port);
+    const raw = await RawClient.open(server.port, { path: '/chat' });
     await expectEvent(server, Event.NewConnection);
-    socket.write(clientFrame(0x88, Buffer.alloc(0)));
+    raw.write(frame(OP.CLOSE, '', { mask: Buffer.alloc(4) })); // a zero mask key: the payload travels as is
     const gone = await expectEvent(server, Event.Disconnect);
     assert.equal(gone.code, 1005);
     assert.equal(gone.wasClean, true);
-    socket.destroy();
+    raw.destroy();
   });
 
   it('drop(connId) cuts TCP: the client sees 1006, Disconnect 1006 not clean', async () => {
@@ -607,7 +586,7 @@ describe('the error log', () => {
     await until(() => log.length === 1);
 
     // 2. A protocol error: an unmasked client frame closes with 1002.
-    const raw = await rawUpgrade(server.port);
+    const raw = await RawClient.open(server.port, { path: '/chat' });
     await expectEvent(server, Event.NewConnection);
     raw.write(Buffer.from([0x81, 0x02, 0x68, 0x69]));
     const failed = await expectEvent(server, Event.Disconnect);

@@ -1,16 +1,18 @@
 /**
- * Interop with clients nobody here wrote: the `ws` package and Python's `websockets` (Debian's
+ * The Server with clients nobody here wrote: the `ws` package and Python's `websockets` (Debian's
  * python3-websockets 10.4, run with /usr/bin/python3). The server is used as a program would:
- * a game-tick loop that polls and echoes.
+ * a game-tick loop that polls and echoes. The Client with servers nobody here wrote:
+ * spec/interop/client.test.ts.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { after, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { openWs } from './ws-client.js';
-import { Event, Server, type ServerEvent, type ServerOptions } from '../lib/index.js';
+import { pythonWebsockets } from '../helpers/peers.js';
+import { openWs } from '../helpers/ws-client.js';
+import { Event, Server, type ServerEvent, type ServerOptions } from '../../lib/index.js';
 
 const PYTHON = '/usr/bin/python3';
 const PYTHON_CLIENT = fileURLToPath(new URL('./peers/python-client.py', import.meta.url));
@@ -181,7 +183,9 @@ describe('ws as a client', () => {
   });
 });
 
-describe('Python websockets as a client', () => {
+describe('Python websockets as a client', { skip: pythonWebsockets.skip }, () => {
+  before(() => pythonWebsockets.require());
+
   function runPython(url: string, mode: string): Promise<Record<string, unknown>> {
     return new Promise((resolve, reject) => {
       execFile(PYTHON, [PYTHON_CLIENT, url, mode], { timeout: 25_000 }, (err, stdout, stderr) => {

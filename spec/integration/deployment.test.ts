@@ -1,24 +1,21 @@
 /**
  * Issue #7, handshake control and deployment, tried the way a new user would: through the
  * public API, over real loopback sockets, with `ws` (and raw sockets where the bytes matter)
- * as the clients. TLS uses a certificate made here with openssl.
+ * as the clients. TLS uses a self-signed certificate made with openssl (spec/helpers/certificate.ts).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { openWs } from './ws-client.js';
-import { Event, Server, type ServerEvent, type ServerOptions, TimeoutError } from '../lib/index.js';
+import { selfSignedCertificate } from '../helpers/certificate.js';
+import { openWs } from '../helpers/ws-client.js';
+import { Event, Server, type ServerEvent, type ServerOptions, TimeoutError } from '../../lib/index.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -148,24 +145,6 @@ async function until(condition: () => boolean, timeoutMs = 2000): Promise<void> 
 
 function socketClosed(socket: net.Socket): Promise<void> {
   return new Promise((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())));
-}
-
-let certificate: { key: Buffer; cert: Buffer } | undefined;
-
-/** A self-signed certificate for localhost and 127.0.0.1, made by openssl in a temp dir (once). */
-function makeCertificate(): { key: Buffer; cert: Buffer } {
-  if (certificate) return certificate;
-  const dir = mkdtempSync(join(tmpdir(), 'wspoll-tls-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const keyFile = join(dir, 'key.pem');
-  const certFile = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', keyFile, '-out', certFile],
-    { stdio: 'ignore', timeout: 20_000 },
-  );
-  certificate = { key: readFileSync(keyFile), cert: readFileSync(certFile) };
-  return certificate;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -367,7 +346,7 @@ describe('maxConnections', () => {
 describe('TLS', () => {
   let cert: { key: Buffer; cert: Buffer };
   before(() => {
-    cert = makeCertificate();
+    cert = selfSignedCertificate();
   });
 
   it('start({ host, port, tls }) serves wss:// and a ws client echoes over it', async () => {
@@ -478,8 +457,8 @@ describe('attach', () => {
   });
 
   it('works on an https server too (wss:// and https:// on one port)', async () => {
-    const cert = makeCertificate();
-    const httpsServer = https.createServer(cert, (_req, res) => res.end('secure page'));
+    const cert = selfSignedCertificate();
+    const httpsServer = https.createServer({ key: cert.key, cert: cert.cert }, (_req, res) => res.end('secure page'));
     cleanups.push(() => (httpsServer.closeAllConnections(), httpsServer.close()));
     const server = new Server({ pingInterval: 0 });
     servers.push(server);

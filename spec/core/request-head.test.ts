@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { headEnd, parseRequestHead } from '../lib/core/http-head.js';
+import { headEnd, parseRequestHead } from '../../lib/core/http-head.js';
 
 function parse(text: string) {
   const buf = Buffer.from(text, 'latin1');

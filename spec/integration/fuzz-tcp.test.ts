@@ -7,9 +7,11 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Event, Server, type ServerEvent } from '../lib/index.js';
-import { closeFrame, frame, OP, RawWs, sleep, type FrameSpec } from './raw-ws.js';
-import { prng } from './prng.js';
+import { Event, Server, type ServerEvent } from '../../lib/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closeFrame, frame, OP, type FrameHeaderOptions } from '../helpers/frames.js';
+import { RawClient } from '../helpers/raw-client.js';
+import { prng } from '../helpers/prng.js';
 
 const SEED = process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : 0x5eed_2026;
 const CONNECTIONS = 96;
@@ -26,8 +28,8 @@ const bytes = (rng: Rng, n: number): Buffer => {
 };
 
 /** A client frame with a seeded mask key. */
-function f(rng: Rng, opcode: number, payload: Uint8Array | string = '', spec: FrameSpec = {}): Buffer {
-  return frame(opcode, payload, { key: bytes(rng, 4), ...spec });
+function f(rng: Rng, opcode: number, payload: Uint8Array | string = '', options: FrameHeaderOptions = {}): Buffer {
+  return frame(opcode, payload, { mask: bytes(rng, 4), ...options });
 }
 
 const CHARS = ['a', 'z', ' ', '~', 'é', 'ß', '€', '中', '😀', '\u0000'];
@@ -100,8 +102,8 @@ const VIOLATIONS: ((rng: Rng) => [Buffer[], number])[] = [
     return [[f(rng, OP.CLOSE, payload)], 1002];
   },
   (rng) => [[f(rng, OP.CLOSE, Buffer.from([0x03, 0xe8, 0xc3, 0x28]))], 1007],
-  (rng) => [[f(rng, OP.BINARY, '', { length: MAX_MESSAGE + int(rng, 1, 1 << 20) })], 1009],
-  (rng) => [[f(rng, OP.BINARY, '', { length: 2n ** 63n + BigInt(int(rng, 0, 1000)) })], 1009],
+  (rng) => [[f(rng, OP.BINARY, '', { declaredLength: MAX_MESSAGE + int(rng, 1, 1 << 20) })], 1009],
+  (rng) => [[f(rng, OP.BINARY, '', { declaredLength: 2n ** 63n + BigInt(int(rng, 0, 1000)) })], 1009],
   (rng) => {
     const half = Buffer.alloc(MAX_MESSAGE / 2 + 1);
     return [[f(rng, OP.BINARY, half, { fin: false }), f(rng, OP.CONT, half)], 1009];
@@ -136,7 +138,7 @@ function makeStream(rng: Rng): Stream {
 }
 
 /** Writes `wire` in random pieces, sometimes pausing between them. */
-async function writeChunked(rng: Rng, ws: RawWs, wire: Buffer): Promise<void> {
+async function writeChunked(rng: Rng, ws: RawClient, wire: Buffer): Promise<void> {
   for (let at = 0; at < wire.length && !ws.ended; ) {
     const n = int(rng, 1, rng() < 0.3 ? 8 : 4096);
     ws.write(wire.subarray(at, at + n));
@@ -153,7 +155,7 @@ interface Outcome {
 }
 
 async function runOne(port: number, index: number, stream: Stream, rng: Rng): Promise<Outcome> {
-  const ws = await RawWs.open(port, 3000, `/fuzz?i=${index}`);
+  const ws = await RawClient.open(port, { timeoutMs: 3000, path: `/fuzz?i=${index}` });
   try {
     await writeChunked(rng, ws, stream.wire);
     if (stream.kind === 'valid') {
@@ -161,13 +163,13 @@ async function runOne(port: number, index: number, stream: Stream, rng: Rng): Pr
       for (let i = 0; i < stream.messages.length; i++) echoed.push(await ws.message(5000));
       ws.write(closeFrame(1000));
       await ws.closed(3000);
-      return { kind: stream.kind, close: ws.close?.code, ended: ws.ended, echoed };
+      return { kind: stream.kind, close: ws.closeReceived?.code, ended: ws.ended, echoed };
     }
     // Broken input should be answered at once; a stream cut short may leave the server waiting
     // for bytes that never come, so end our side: the server must then close too.
-    if (!(await ws.closed(1000))) ws.socket.end();
+    if ((await ws.closed(1000)).how === 'timeout') ws.socket.end();
     await ws.closed(3000);
-    return { kind: stream.kind, close: ws.close?.code, ended: ws.ended, echoed: [] };
+    return { kind: stream.kind, close: ws.closeReceived?.code, ended: ws.ended, echoed: [] };
   } finally {
     ws.destroy();
   }
@@ -212,7 +214,7 @@ it(`fuzz over TCP: ${CONNECTIONS} connections of random and mutated frames, seed
     );
 
     // A control client is still echoed.
-    const control = await RawWs.open(server.port);
+    const control = await RawClient.open(server.port);
     control.write(frame(OP.TEXT, 'still alive?'));
     assert.equal((await control.message(2000)).toString(), 'still alive?');
     control.write(closeFrame(1000));

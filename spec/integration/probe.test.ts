@@ -8,17 +8,19 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { frame, OP, RawWs, sleep, upgradeRequest } from './raw-ws.js';
-import { prng } from './prng.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { frame, OP } from '../helpers/frames.js';
+import { RawClient, upgradeRequest } from '../helpers/raw-client.js';
+import { prng } from '../helpers/prng.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1024 * 1024;
 const HANDSHAKE_TIMEOUT = 10_000; // echo.ts runs on the defaults (DESIGN §4)
 
 let child: ChildProcess;
 let port = 0;
 let stderr = '';
-const sockets: RawWs[] = [];
+const sockets: RawClient[] = [];
 
 /** The child's memory in bytes: resident now and its high-water mark. */
 function memory(): { rss: number; peak: number } {
@@ -30,14 +32,14 @@ function memory(): { rss: number; peak: number } {
 const mib = (bytes: number): string => `${(bytes / MiB).toFixed(1)} MiB`;
 const figures: string[] = [];
 
-async function connect(): Promise<RawWs> {
-  const ws = await RawWs.connect(port);
+async function connect(): Promise<RawClient> {
+  const ws = await RawClient.connect(port);
   sockets.push(ws);
   return ws;
 }
 
-async function open(): Promise<RawWs> {
-  const ws = await RawWs.open(port);
+async function open(): Promise<RawClient> {
+  const ws = await RawClient.open(port);
   sockets.push(ws);
   return ws;
 }
@@ -122,7 +124,7 @@ describe('black-box probe of demo/echo.ts with default limits', () => {
 
   it('a 64 KiB header block is refused with 431', async () => {
     const ws = await connect();
-    ws.write(upgradeRequest(port, undefined, `X-Flood: ${'a'.repeat(64 * 1024)}\r\n`));
+    ws.write(upgradeRequest(port, { headers: { 'X-Flood': 'a'.repeat(64 * 1024) } }));
     assert.ok(await ws.until(() => ws.status !== 0 || ws.ended !== undefined, 3000));
     assert.equal(ws.status, 431);
   });
@@ -130,23 +132,23 @@ describe('black-box probe of demo/echo.ts with default limits', () => {
   it('a 4 GiB frame header is closed with 1009 at once', async () => {
     const ws = await open();
     const began = performance.now();
-    ws.write(frame(OP.BINARY, '', { length: 4n * 1024n * 1024n * 1024n }));
-    assert.ok(await ws.until(() => ws.close !== undefined, 1000));
-    figures.push(`4 GiB header → close ${ws.close?.code} after ${(performance.now() - began).toFixed(1)} ms`);
-    assert.equal(ws.close?.code, 1009);
-    assert.ok(await ws.closed());
+    ws.write(frame(OP.BINARY, '', { declaredLength: 4n * 1024n * 1024n * 1024n }));
+    assert.ok(await ws.until(() => ws.closeReceived !== undefined, 1000));
+    figures.push(`4 GiB header → close ${ws.closeReceived?.code} after ${(performance.now() - began).toFixed(1)} ms`);
+    assert.equal(ws.closeReceived?.code, 1009);
+    assert.notEqual((await ws.closed()).how, 'timeout');
   });
 
   it('a 1.5 MiB fragmented message is closed with 1009', async () => {
     const ws = await open();
     const piece = Buffer.alloc(64 * 1024, 7);
-    for (let i = 0; i < 24 && ws.close === undefined; i++) {
+    for (let i = 0; i < 24 && ws.closeReceived === undefined; i++) {
       ws.write(frame(i === 0 ? OP.BINARY : OP.CONT, piece, { fin: i === 23 }));
       await sleep(1);
     }
-    assert.ok(await ws.until(() => ws.close !== undefined, 3000));
-    assert.equal(ws.close?.code, 1009);
-    assert.equal(ws.frames.filter((f) => f.opcode < 8).length, 0, 'nothing echoed');
+    assert.ok(await ws.until(() => ws.closeReceived !== undefined, 3000));
+    assert.equal(ws.closeReceived?.code, 1009);
+    assert.equal(ws.log.filter((f) => f.opcode < 8).length, 0, 'nothing echoed');
   });
 
   it('262 144 one-byte fragments are echoed as one message with little memory', async () => {
@@ -221,7 +223,7 @@ describe('black-box probe of demo/echo.ts with default limits', () => {
     const pinger = await open();
     pinger.socket.pause();
     const before = memory();
-    const ping = frame(OP.PING, Buffer.alloc(125, 0x33), { key: Buffer.from([5, 6, 7, 8]) });
+    const ping = frame(OP.PING, Buffer.alloc(125, 0x33), { mask: Buffer.from([5, 6, 7, 8]) });
     const burst = Buffer.concat(Array.from({ length: 1024 }, () => ping));
     let sent = 0;
     const until = performance.now() + 2000;
@@ -255,9 +257,9 @@ describe('black-box probe of demo/echo.ts with default limits', () => {
           // Garbage after a good handshake: a close frame with an error code, or a cut.
           const ws = await open();
           ws.write(junk(1 + Math.floor(rng() * 4000)));
-          if (!(await ws.closed(1500))) ws.socket.end();
+          if ((await ws.closed(1500)).how === 'timeout') ws.socket.end();
           await ws.closed(3000);
-          answers.push(ws.close ? `close ${ws.close.code}` : `cut (${ws.ended})`);
+          answers.push(ws.closeReceived ? `close ${ws.closeReceived.code}` : `cut (${ws.ended})`);
         }
       }),
     );

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bufferView, wordView, wordViewOffset } from '../lib/core/memory-view.js';
+import { bufferView, wordView, wordViewOffset } from '../../lib/core/memory-view.js';
 
 describe('bufferView', () => {
   it('is a Buffer over the same bytes, as subarray would be', () => {

@@ -2,8 +2,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { isUtf8 } from 'node:buffer';
-import { Utf8Validator } from '../lib/core/utf8.js';
-import { prng } from './prng.js';
+import { Utf8Validator } from '../../lib/core/utf8.js';
+import { prng } from '../helpers/prng.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

@@ -9,10 +9,10 @@ import {
   selectProtocol,
   type Rejection,
   type UpgradeRequest,
-} from '../lib/core/handshake.js';
-import { checkUpgradeResponse, createKey } from '../lib/core/client-handshake.js';
-import { ErrorCode } from '../lib/core/constants.js';
-import { HandshakeError } from '../lib/core/errors.js';
+} from '../../lib/core/handshake.js';
+import { checkUpgradeResponse, createKey } from '../../lib/core/client-handshake.js';
+import { ErrorCode } from '../../lib/core/constants.js';
+import { HandshakeError } from '../../lib/core/errors.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='; // RFC 6455 §1.3
 const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='; // its accept value, §1.3

@@ -9,8 +9,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-const LIB = fileURLToPath(new URL('../lib/', import.meta.url));
-const PACKAGE = fileURLToPath(new URL('../package.json', import.meta.url));
+const LIB = fileURLToPath(new URL('../../lib/', import.meta.url));
+const PACKAGE = fileURLToPath(new URL('../../package.json', import.meta.url));
 
 /** The layers, lowest first: a module may import its own layer and those below. */
 const LAYERS = ['core', 'io', 'api'] as const;

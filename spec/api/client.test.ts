@@ -1,20 +1,16 @@
 /**
- * The Client of issue #3 over real loopback sockets, against three servers: our own Server
- * (stepped with `await next()`), the `ws` package's WebSocketServer, and Python's `websockets`
- * (ws:// and wss:// with a self-signed certificate made here). Raw `node:net` servers answer
+ * The Client of issue #3 over real loopback sockets, against our own Server (stepped with
+ * `await next()`, ws:// and wss:// with a self-signed certificate). Raw `node:net` servers answer
  * the handshakes that must fail and show the bytes on the wire where they matter (masking).
+ * The Client against servers nobody here wrote (`ws`, Python's `websockets`): spec/interop/client.test.ts.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type WebSocket, WebSocketServer } from 'ws';
-import { acceptKey } from '../lib/core/handshake.js';
-import { randomMaskKey } from '../lib/core/mask-pool.js';
+import { selfSignedCertificate } from '../helpers/certificate.js';
+import { acceptFor } from '../helpers/raw-client.js';
+import { randomMaskKey } from '../../lib/core/mask-pool.js';
 import {
   Client,
   type ClientEvent,
@@ -27,7 +23,7 @@ import {
   type ServerEvent,
   type ServerOptions,
   TimeoutError,
-} from '../lib/index.js';
+} from '../../lib/index.js';
 
 const SIZES = [0, 125, 126, 65535, 65536, 1 << 20];
 const WAIT = 3000;
@@ -120,7 +116,7 @@ async function rawServer(answer: (key: string, socket: net.Socket) => void): Pro
 }
 
 function switching(key: string, extra = ''): string {
-  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n${extra}\r\n`;
+  return `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n${extra}\r\n`;
 }
 
 async function until(condition: () => boolean, what: string): Promise<void> {
@@ -131,74 +127,6 @@ async function until(condition: () => boolean, what: string): Promise<void> {
 
 function unmask(frame: Buffer, at: number, length: number, key: Buffer): Buffer {
   return Buffer.from(frame.subarray(at, at + length).map((b, i) => b ^ key[i & 3]!));
-}
-
-async function startWs(options: ConstructorParameters<typeof WebSocketServer>[0] = {}): Promise<{ url: string; connections: WebSocket[] }> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, ...options });
-  const connections: WebSocket[] = [];
-  wss.on('connection', (ws) => {
-    connections.push(ws);
-    ws.on('message', (data, isBinary) => ws.send(data as Buffer, { binary: isBinary }));
-  });
-  await new Promise<void>((resolve) => wss.once('listening', resolve));
-  cleanups.push(() => {
-    for (const ws of wss.clients) ws.terminate();
-    return new Promise((resolve) => wss.close(resolve));
-  });
-  return { url: `ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}`, connections };
-}
-
-const PYTHON_SERVER = join(import.meta.dirname, 'peers', 'python-echo-server.py');
-
-/** Python's websockets echo server (Debian's python3-websockets, hence /usr/bin/python3). */
-async function startPython(args: string[] = []): Promise<number> {
-  const child: ChildProcessWithoutNullStreams = spawn('/usr/bin/python3', [PYTHON_SERVER, '127.0.0.1', '0', ...args]);
-  cleanups.push(() => {
-    child.stdin.end();
-    if (child.exitCode === null) child.kill();
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-  return new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`python server did not start: ${stderr}`)), 10_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk;
-      const ready = /ready (\d+)/.exec(stdout);
-      if (ready) {
-        clearTimeout(timer);
-        resolve(Number(ready[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`python server exited with ${code}: ${stderr}`)));
-  });
-}
-
-interface Certificate {
-  key: Buffer;
-  cert: Buffer;
-  keyPath: string;
-  certPath: string;
-}
-let certificate: Certificate | undefined;
-
-/** A self-signed certificate for localhost and 127.0.0.1, valid for one day; made once per run. */
-function selfSignedCertificate(): Certificate {
-  certificate ??= makeCertificate();
-  return certificate;
-}
-
-function makeCertificate(): Certificate {
-  const dir = mkdtempSync(join(tmpdir(), 'wspoll-cert-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  const keyPath = join(dir, 'key.pem');
-  const certPath = join(dir, 'cert.pem');
-  execFileSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', keyPath, '-out', certPath],
-    { stdio: 'ignore' },
-  );
-  return { key: readFileSync(keyPath), cert: readFileSync(certPath), keyPath, certPath };
 }
 
 function isHandshakeError(code: ErrorCode, status: number) {
@@ -440,117 +368,6 @@ describe('masking', () => {
   });
 });
 
-describe('Client ↔ ws (a server nobody here wrote)', () => {
-  it('echoes text and binary messages of 0 B to 1 MiB', async () => {
-    const { url } = await startWs();
-    await assertEchoSizes(await connect(url), 'ws');
-  });
-
-  it('answers server pings with the same payload; its own pings reach the server', async () => {
-    const { url, connections } = await startWs();
-    const client = await connect(url);
-    await until(() => connections.length === 1, 'the connection');
-    const ws = connections[0]!;
-    const pong = new Promise<string>((resolve) => ws.once('pong', (data) => resolve(data.toString())));
-    ws.ping('heartbeat-7');
-    assert.equal(await pong, 'heartbeat-7');
-    const ping = new Promise<string>((resolve) => ws.once('ping', (data) => resolve(data.toString())));
-    assert.equal(client.ping('from-client'), true);
-    assert.equal(await ping, 'from-client');
-  });
-
-  it('negotiates a subprotocol the server picks', async () => {
-    const { url } = await startWs({ handleProtocols: (offered) => (offered.has('v2') ? 'v2' : false) });
-    assert.equal((await connect(url, { protocols: ['v1', 'v2'] })).protocol, 'v2');
-  });
-
-  it('reports the server close code and reason, and a cut as 1006', async () => {
-    const { url, connections } = await startWs();
-    const client = await connect(url);
-    const other = await connect(url);
-    await until(() => connections.length === 2, 'two connections');
-    const echoed = new Promise<number>((resolve) => connections[0]!.once('close', (code) => resolve(code)));
-    connections[0]!.close(4003, 'ws says bye');
-    assert.deepEqual(await nextOf(client, Event.Disconnect), {
-      type: Event.Disconnect,
-      connId: 1,
-      code: 4003,
-      reason: 'ws says bye',
-      wasClean: true,
-      initiator: 'peer',
-    });
-    assert.equal(await echoed, 4003);
-    connections[1]!.terminate();
-    const cut = await nextOf(other, Event.Disconnect);
-    assert.equal(cut.code, 1006);
-    assert.equal(cut.wasClean, false);
-  });
-
-  it('closes cleanly from the client side', async () => {
-    const { url, connections } = await startWs();
-    const client = await connect(url);
-    await until(() => connections.length === 1, 'the connection');
-    const seen = new Promise<[number, string]>((resolve) => connections[0]!.once('close', (code, reason) => resolve([code, reason.toString()])));
-    client.close(1000, 'bot done');
-    const gone = await nextOf(client, Event.Disconnect);
-    assert.equal(gone.wasClean, true);
-    assert.equal(gone.code, 1000);
-    assert.deepEqual(await seen, [1000, 'bot done']);
-  });
-});
-
-describe('Client ↔ Python websockets (a server nobody here wrote)', () => {
-  let plainUrl = '';
-  let secureUrl = '';
-  let ca: Buffer;
-  before(async () => {
-    const certificate = selfSignedCertificate();
-    ca = certificate.cert;
-    const [plain, secure] = await Promise.all([startPython(), startPython([certificate.certPath, certificate.keyPath])]);
-    plainUrl = `ws://127.0.0.1:${plain}`;
-    secureUrl = `wss://localhost:${secure}`;
-  });
-
-  it('echoes text and binary messages of 0 B to 1 MiB over ws://', async () => {
-    await assertEchoSizes(await connect(plainUrl), 'python ws://');
-  });
-
-  it('echoes text and binary messages of 0 B to 1 MiB over wss:// with the test CA', async () => {
-    await assertEchoSizes(await connect(secureUrl, { tls: { ca } }), 'python wss://');
-  });
-
-  it('rejects the self-signed certificate without the CA', async () => {
-    await assert.rejects(Client.connect(secureUrl), (err: NodeJS.ErrnoException) => /SELF_SIGNED/.test(err.code ?? ''));
-  });
-
-  it('answers the server ping', async () => {
-    const client = await connect(plainUrl);
-    client.send('cmd:ping p-42');
-    assert.equal((await nextOf(client, Event.Message)).message, 'pong p-42');
-  });
-
-  it('reports the server close code and reason', async () => {
-    const client = await connect(secureUrl, { tls: { ca } });
-    client.send('cmd:close 4002 python says bye');
-    assert.deepEqual(await nextOf(client, Event.Disconnect), {
-      type: Event.Disconnect,
-      connId: 1,
-      code: 4002,
-      reason: 'python says bye',
-      wasClean: true,
-      initiator: 'peer',
-    });
-  });
-
-  it('closes cleanly from the client side', async () => {
-    const client = await connect(plainUrl);
-    client.close(1000, 'bye');
-    const gone = await nextOf(client, Event.Disconnect);
-    assert.equal(gone.code, 1000);
-    assert.equal(gone.wasClean, true);
-  });
-});
-
 describe('handshake failures', () => {
   it('rejects a 200 answer with NO_HANDSHAKE', async () => {
     const raw = await rawServer((_key, socket) => socket.end('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi'));
@@ -574,7 +391,7 @@ describe('handshake failures', () => {
   });
 
   it('rejects a 101 without the Upgrade header with NO_HANDSHAKE', async () => {
-    const raw = await rawServer((key, socket) => socket.write(`HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: ${acceptKey(key)}\r\n\r\n`));
+    const raw = await rawServer((key, socket) => socket.write(`HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: ${acceptFor(key)}\r\n\r\n`));
     await assert.rejects(Client.connect(raw.url), isHandshakeError(ErrorCode.NO_HANDSHAKE, 101));
   });
 

@@ -13,23 +13,15 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import {
-  RawPeer,
-  OP,
-  acceptFor,
-  closePayload,
-  describeClose,
-  encodeFrame,
-  fragment,
-  handshakeRequest,
-  type Frame,
-  type FrameOptions,
-} from './raw-peer.js';
+import { closePayload, encodeFrame, fragment, OP, type FrameOptions } from '../helpers/frames.js';
+import { acceptFor, describeClose, RawClient, upgradeRequest, type Frame } from '../helpers/raw-client.js';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const T = 2000; // per-step timeout (ms)
 const BIG_T = 10000; // for the multi-MiB messages (16 MiB echoes take well under 2 s on loopback)
 const MAX_MESSAGE_SIZE = 64 * 1024 * 1024;
+/** A polite client: it answers the server's close frame, and waits T for the TCP connect and the 101. */
+const POLITE = { autoCloseReply: true, timeoutMs: T } as const;
 
 let PORT = 0;
 let server: ChildProcess | undefined;
@@ -136,8 +128,8 @@ function isUtf8(b: Uint8Array): boolean {
 }
 
 /** Run `fn` with a handshaken peer; the socket is destroyed afterwards whatever happens. */
-async function withPeer(fn: (p: RawPeer) => Promise<void>): Promise<void> {
-  const p = await RawPeer.open(PORT);
+async function withPeer(fn: (p: RawClient) => Promise<void>): Promise<void> {
+  const p = await RawClient.open(PORT, POLITE);
   try {
     await fn(p);
     assert.deepEqual(p.violations, [], 'server frames must be well-formed and unmasked');
@@ -147,7 +139,7 @@ async function withPeer(fn: (p: RawPeer) => Promise<void>): Promise<void> {
 }
 
 /** The next server message must be `data` with the opcode; no control frames on the way unless allowed. */
-async function expectEcho(p: RawPeer, opcode: number, data: Buffer, timeoutMs = T, allowControls = false) {
+async function expectEcho(p: RawClient, opcode: number, data: Buffer, timeoutMs = T, allowControls = false) {
   const m = await p.nextMessage(timeoutMs);
   assert.equal(opName(m.opcode), opName(opcode), 'echoed message type');
   if (data.length > 4096) {
@@ -160,9 +152,9 @@ async function expectEcho(p: RawPeer, opcode: number, data: Buffer, timeoutMs = 
   return m;
 }
 
-async function expectPong(p: RawPeer, payload: Buffer, timeoutMs = T) {
+async function expectPong(p: RawClient, payload: Buffer, timeoutMs = T) {
   const f = await p.nextFrame(timeoutMs);
-  assert.equal(opName(f.opcode), 'pong', `expected a pong, got ${opName(f.opcode)} ${f.opcode === OP.CLOSE ? describeClose(p.closeFrame) : ''}`);
+  assert.equal(opName(f.opcode), 'pong', `expected a pong, got ${opName(f.opcode)} ${f.opcode === OP.CLOSE ? describeClose(p.closeReceived) : ''}`);
   assert.equal(f.fin, true, 'pong FIN');
   assert.equal(f.rsv, 0, 'pong RSV');
   assert.equal(f.payload.toString('hex'), payload.toString('hex'), 'pong payload = ping payload');
@@ -170,7 +162,7 @@ async function expectPong(p: RawPeer, payload: Buffer, timeoutMs = T) {
 
 /** The next frame must be a close frame with one of `codes`; then the server must close TCP and send
  *  nothing after its close frame. */
-async function expectClose(p: RawPeer, codes: number | Array<number | undefined>, timeoutMs = T) {
+async function expectClose(p: RawClient, codes: number | Array<number | undefined>, timeoutMs = T) {
   const want = Array.isArray(codes) ? codes : [codes];
   let f: Frame;
   try {
@@ -182,7 +174,7 @@ async function expectClose(p: RawPeer, codes: number | Array<number | undefined>
     const extra = f.opcode < 8 ? ` (${f.payload.length} bytes)` : '';
     assert.fail(`expected close ${want.join('/')}, got a ${opName(f.opcode)} frame${extra}`);
   }
-  const c = p.closeFrame!;
+  const c = p.closeReceived!;
   assert.ok(
     want.includes(c.code),
     `expected close ${want.map((w) => w ?? 'empty').join('/')}, got ${describeClose(c)}`,
@@ -199,7 +191,7 @@ async function expectClose(p: RawPeer, codes: number | Array<number | undefined>
 }
 
 /** Client-initiated clean close: send close(code), expect it echoed and TCP closed by the server. */
-async function closeClean(p: RawPeer, code = 1000) {
+async function closeClean(p: RawClient, code = 1000) {
   await p.send({ opcode: OP.CLOSE, payload: closePayload(code) });
   await expectClose(p, code);
 }
@@ -211,7 +203,7 @@ const CONC = { concurrency: true } as const;
 
 // ---------------------------------------------------------------------------------------------
 
-describe('raw peer self-check (RFC 6455 §5.7 examples)', () => {
+describe('frame builder self-check (RFC 6455 §5.7 examples)', () => {
   it('encodes the RFC examples', () => {
     assert.equal(encodeFrame({ opcode: OP.TEXT, payload: 'Hello', mask: false }).toString('hex'), '810548656c6c6f');
     assert.equal(encodeFrame({ opcode: OP.TEXT, payload: 'Hello', mask: hex('37fa213d') }).toString('hex'), '818537fa213d7f9f4d5158');
@@ -298,7 +290,7 @@ describe('2 ping/pong', CONC, () => {
     }));
   it('ping with a 126-byte header and no payload → close 1002 at once', () =>
     withPeer(async (p) => {
-      await p.write(encodeFrame({ opcode: OP.PING, declaredLength: 126 }));
+      await p.writeFlushed(encodeFrame({ opcode: OP.PING, declaredLength: 126 }));
       await expectClose(p, FAIL_1002);
     }));
   it('ping 0xFFFF bytes → close 1002', () =>
@@ -713,7 +705,7 @@ describe('6 UTF-8 handling', CONC, () => {
     it(`fail fast, ${name}: frame announces ${head.length + 1000} bytes, only ${head.length} sent → 1007 at once`, () =>
       withPeer(async (p) => {
         const frame = encodeFrame({ opcode: OP.TEXT, payload: Buffer.concat([head, asciiPayload(1000)]) });
-        await p.write(frame.subarray(0, frame.length - 1000));
+        await p.writeFlushed(frame.subarray(0, frame.length - 1000));
         await expectClose(p, 1007);
       }));
     it(`fail fast, ${name}: FIN=0 fragment, no more fragments sent → 1007 at once`, () =>
@@ -732,7 +724,7 @@ describe('6 UTF-8 handling', CONC, () => {
       const payload = Buffer.concat([utf8Payload(1024), hex('c0af'), asciiPayload(65536 - 1026)]);
       const frame = encodeFrame({ opcode: OP.TEXT, payload });
       const headerLength = frame.length - payload.length; // 14: 64-bit length + mask key
-      await p.write(frame.subarray(0, headerLength + 1026)); // up to and including the C0 AF
+      await p.writeFlushed(frame.subarray(0, headerLength + 1026)); // up to and including the C0 AF
       await expectClose(p, 1007);
     }));
   it('fail fast: invalid byte sent in the middle of a frame written byte by byte → 1007 before the rest', () =>
@@ -808,10 +800,10 @@ describe('7 close handshake', CONC, () => {
     withPeer(async (p) => {
       p.autoCloseReply = false;
       await p.send({ opcode: OP.CLOSE, payload: closePayload(1000) });
-      const f = await p.nextFrame();
+      const f = await p.nextFrame(T);
       assert.equal(opName(f.opcode), 'close');
       await p.send({ opcode: OP.TEXT, payload: 'late' });
-      const e = await p.closed();
+      const e = await p.closed(T);
       assert.ok(e.how === 'fin' || e.how === 'reset', `server must close TCP (got ${e.how})`);
       assert.deepEqual(e.framesAfterClose.map((x) => opName(x.opcode)), []);
     }));
@@ -918,23 +910,23 @@ describe('limits from the frame header', CONC, () => {
   for (const opcode of [OP.TEXT, OP.BINARY]) {
     it(`${opName(opcode)} with a 64-bit length with the top bit set → 1009 (or 1002) at once`, () =>
       withPeer(async (p) => {
-        await p.write(encodeFrame({ opcode, declaredLength: (1n << 63n) + 5n }));
+        await p.writeFlushed(encodeFrame({ opcode, declaredLength: (1n << 63n) + 5n }));
         await expectClose(p, [1009, 1002]);
       }));
     it(`${opName(opcode)} header announcing 64 MiB + 1 → 1009 at once, before any payload`, () =>
       withPeer(async (p) => {
-        await p.write(encodeFrame({ opcode, declaredLength: MAX_MESSAGE_SIZE + 1 }));
+        await p.writeFlushed(encodeFrame({ opcode, declaredLength: MAX_MESSAGE_SIZE + 1 }));
         await expectClose(p, 1009);
       }));
     it(`${opName(opcode)} header announcing 2^32 bytes → 1009 at once`, () =>
       withPeer(async (p) => {
-        await p.write(encodeFrame({ opcode, declaredLength: 1n << 32n }));
+        await p.writeFlushed(encodeFrame({ opcode, declaredLength: 1n << 32n }));
         await expectClose(p, 1009);
       }));
     it(`${opName(opcode)} continuation header that takes the message past 64 MiB → 1009 at once`, () =>
       withPeer(async (p) => {
         await p.send({ opcode, payload: asciiPayload(1024), fin: false });
-        await p.write(encodeFrame({ opcode: OP.CONT, declaredLength: MAX_MESSAGE_SIZE - 1024 + 1 }));
+        await p.writeFlushed(encodeFrame({ opcode: OP.CONT, declaredLength: MAX_MESSAGE_SIZE - 1024 + 1 }));
         await expectClose(p, 1009);
       }));
   }
@@ -945,11 +937,11 @@ describe('limits from the frame header', CONC, () => {
 const RFC_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 
 async function rawRequest(req: string | Buffer, chunk?: number, pauseMs = 0) {
-  const p = await RawPeer.connect(PORT);
+  const p = await RawClient.connect(PORT, POLITE);
   try {
     const b = typeof req === 'string' ? Buffer.from(req, 'latin1') : req;
     if (chunk) await p.writeChunks(b, chunk, pauseMs);
-    else await p.write(b);
+    else await p.writeFlushed(b);
     const res = await p.httpResponse(T);
     return { p, res };
   } catch (e) {
@@ -959,7 +951,7 @@ async function rawRequest(req: string | Buffer, chunk?: number, pauseMs = 0) {
 }
 
 function req(headers: Record<string, string> = {}, extra: { method?: string; version?: string; path?: string } = {}) {
-  return handshakeRequest({ key: RFC_KEY, headers, ...extra }, `127.0.0.1:${PORT}`);
+  return upgradeRequest(PORT, { key: RFC_KEY, headers, ...extra });
 }
 
 async function expectStatus(request: string, status: number, check?: (h: Record<string, string>) => void) {
@@ -1081,9 +1073,9 @@ describe('opening handshake', CONC, () => {
 
 describe('robustness', CONC, () => {
   it('garbage instead of HTTP → 400 or closed, and the server keeps serving', async () => {
-    const p = await RawPeer.connect(PORT);
+    const p = await RawClient.connect(PORT, POLITE);
     try {
-      await p.write(Buffer.concat([hex('0001fffe8081'), text('garbage\r\n\r\n')]));
+      await p.writeFlushed(Buffer.concat([hex('0001fffe8081'), text('garbage\r\n\r\n')]));
       let outcome: string;
       try {
         const res = await p.httpResponse(T);
@@ -1102,11 +1094,11 @@ describe('robustness', CONC, () => {
     });
   });
   it('client resets mid-frame → the server keeps serving', async () => {
-    const peers = await Promise.all(Array.from({ length: 20 }, () => RawPeer.open(PORT)));
+    const peers = await Promise.all(Array.from({ length: 20 }, () => RawClient.open(PORT, POLITE)));
     await Promise.all(
       peers.map(async (p, i) => {
         const frame = encodeFrame({ opcode: i % 2 ? OP.TEXT : OP.BINARY, payload: asciiPayload(1000) });
-        await p.write(frame.subarray(0, 500));
+        await p.writeFlushed(frame.subarray(0, 500));
         p.reset();
       }),
     );
@@ -1117,11 +1109,11 @@ describe('robustness', CONC, () => {
     });
   });
   it('client closes TCP (FIN) mid-handshake and mid-frame → the server keeps serving', async () => {
-    const a = await RawPeer.connect(PORT);
-    await a.write(req().slice(0, 30));
+    const a = await RawClient.connect(PORT, POLITE);
+    await a.writeFlushed(req().slice(0, 30));
     a.end();
-    const b = await RawPeer.open(PORT);
-    await b.write(encodeFrame({ opcode: OP.TEXT, payload: 'abcdef' }).subarray(0, 4));
+    const b = await RawClient.open(PORT, POLITE);
+    await b.writeFlushed(encodeFrame({ opcode: OP.TEXT, payload: 'abcdef' }).subarray(0, 4));
     b.end();
     await Promise.all([a.closed(T), b.closed(T)]);
     await withPeer(async (q) => {

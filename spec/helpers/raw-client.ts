@@ -1,15 +1,19 @@
 /**
- * A raw WebSocket peer for conformance tests, built on `node:net` only.
+ * The one raw WebSocket client of the tests, on `node:net` only.
  *
- * It does the opening handshake itself (or lets a test write any bytes it likes), encodes frames
- * with full control over every header bit (FIN, RSV, opcode, mask, length form, a forged length),
- * writes in chunks with pauses, and parses what the server sends back into frames. It records the
- * server's close frame and how the TCP connection ended (FIN or reset).
+ * It does the opening handshake itself (or lets a test write any bytes it likes), writes exactly
+ * the bytes a test gives it (whole, in chunks, with pauses), and parses what the server sends back
+ * into frames. It records the server's close frame, what came after it, and how the TCP
+ * connection ended (FIN, reset, or our own destroy). It answers nothing on its own unless told to
+ * (`autoCloseReply`): no pongs, no close replies.
  *
- * It knows nothing about wspoll: it checks the server from the outside, like Autobahn does.
+ * It knows nothing about wspoll (no import from lib/): it checks the server from the outside,
+ * like Autobahn does. Frames are built with ./frames.ts.
  */
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { closePayload, encodeFrame, maskBytes, OP, type FrameOptions } from './frames.js';
 
 export const WS_GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
 
@@ -18,105 +22,43 @@ export function acceptFor(key: string): string {
   return createHash('sha1').update(key + WS_GUID).digest('base64');
 }
 
-export const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa } as const;
-
-export interface FrameOptions {
-  opcode: number;
-  payload?: Uint8Array | string;
-  /** Default true. */
-  fin?: boolean;
-  /** The three RSV bits as a number 0..7: 4 = RSV1, 2 = RSV2, 1 = RSV3. */
-  rsv?: number;
-  /** true (default): random key; false: unmasked; 4 bytes: that key. */
-  mask?: boolean | Uint8Array;
-  /** Force the length encoding: 7-bit, 16-bit (126) or 64-bit (127). */
-  lengthForm?: 7 | 16 | 64;
-  /** Put this length in the header whatever the payload (a forged header). */
-  declaredLength?: number | bigint;
+export interface RequestOptions {
+  path?: string;
+  /** Default: 16 random bytes in base64. */
+  key?: string;
+  /** Extra or replacing headers (name as written); a value of '' removes a default header. */
+  headers?: Record<string, string>;
+  method?: string;
+  /** The HTTP version of the request line (default '1.1'). */
+  version?: string;
+  /** The Host header's host (default 127.0.0.1); the port follows it. */
+  host?: string;
 }
 
-function toBytes(p: Uint8Array | string | undefined): Buffer {
-  if (p === undefined) return Buffer.alloc(0);
-  return typeof p === 'string' ? Buffer.from(p, 'utf8') : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
-}
-
-/** XOR `data` with a 4-byte key into `out` at `at` (a new buffer by default). */
-export function maskBytes(data: Uint8Array, key: Uint8Array, out: Buffer = Buffer.allocUnsafe(data.length), at = 0): Buffer {
-  const n = data.length;
-  const k0 = key[0]!, k1 = key[1]!, k2 = key[2]!, k3 = key[3]!;
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    out[at + i] = data[i]! ^ k0;
-    out[at + i + 1] = data[i + 1]! ^ k1;
-    out[at + i + 2] = data[i + 2]! ^ k2;
-    out[at + i + 3] = data[i + 3]! ^ k3;
+/**
+ * An opening handshake request. Headers in `o.headers` replace defaults of the same name
+ * (case-insensitive) in place; others follow the defaults in the order given.
+ */
+export function upgradeRequest(port: number, o: RequestOptions = {}): string {
+  const defaults: Array<[string, string]> = [
+    ['Host', `${o.host ?? '127.0.0.1'}:${port}`],
+    ['Upgrade', 'websocket'],
+    ['Connection', 'Upgrade'],
+    ['Sec-WebSocket-Key', o.key ?? randomBytes(16).toString('base64')],
+    ['Sec-WebSocket-Version', '13'],
+  ];
+  const extra = o.headers ?? {};
+  const lower = new Map(Object.entries(extra).map(([k, v]) => [k.toLowerCase(), [k, v] as const]));
+  const lines: string[] = [];
+  for (const [k, v] of defaults) {
+    const given = lower.get(k.toLowerCase());
+    if (given) {
+      lower.delete(k.toLowerCase());
+      if (given[1] !== '') lines.push(`${given[0]}: ${given[1]}`);
+    } else lines.push(`${k}: ${v}`);
   }
-  for (; i < n; i++) out[at + i] = data[i]! ^ key[i & 3]!;
-  return out;
-}
-
-let keyPool = randomBytes(4096);
-let keyOff = 0;
-function randomKey(): Buffer {
-  if (keyOff + 4 > keyPool.length) {
-    keyPool = randomBytes(4096);
-    keyOff = 0;
-  }
-  keyOff += 4;
-  return keyPool.subarray(keyOff - 4, keyOff);
-}
-
-/** Encode one frame exactly as described, right or wrong. */
-export function encodeFrame(o: FrameOptions): Buffer {
-  const payload = toBytes(o.payload);
-  const fin = o.fin ?? true;
-  const rsv = o.rsv ?? 0;
-  const declared = o.declaredLength ?? payload.length;
-  let form = o.lengthForm;
-  if (form === undefined) form = declared < 126 ? 7 : declared < 65536 ? 16 : 64;
-  let key: Uint8Array | undefined;
-  if (o.mask === undefined || o.mask === true) key = randomKey();
-  else if (o.mask !== false) key = o.mask;
-  const lenBytes = form === 7 ? 0 : form === 16 ? 2 : 8;
-  const hl = 2 + lenBytes + (key ? 4 : 0);
-  const out = Buffer.allocUnsafe(hl + payload.length);
-  out[0] = (fin ? 0x80 : 0) | ((rsv & 7) << 4) | (o.opcode & 0x0f);
-  const m = key ? 0x80 : 0;
-  if (form === 7) out[1] = m | (Number(declared) & 0x7f);
-  else if (form === 16) {
-    out[1] = m | 126;
-    out.writeUInt16BE(Number(declared) & 0xffff, 2);
-  } else {
-    out[1] = m | 127;
-    out.writeBigUInt64BE(BigInt.asUintN(64, BigInt(declared)), 2);
-  }
-  if (key) {
-    out.set(key.subarray(0, 4), 2 + lenBytes);
-    maskBytes(payload, key, out, hl);
-  } else payload.copy(out, hl);
-  return out;
-}
-
-/** A close frame payload: a 2-byte code (if given) and a reason. */
-export function closePayload(code?: number, reason: Uint8Array | string = ''): Buffer {
-  if (code === undefined) return Buffer.alloc(0);
-  const r = toBytes(reason);
-  const b = Buffer.alloc(2 + r.length);
-  b.writeUInt16BE(code & 0xffff, 0);
-  r.copy(b, 2);
-  return b;
-}
-
-/** Split one message into data frames of `size` bytes (the last may be shorter; `size` 0 = one frame). */
-export function fragment(opcode: number, payload: Uint8Array | string, size: number): FrameOptions[] {
-  const data = toBytes(payload);
-  if (size <= 0 || data.length <= size) return [{ opcode, payload: data }];
-  const frames: FrameOptions[] = [];
-  for (let off = 0; off < data.length; off += size) {
-    const end = Math.min(off + size, data.length);
-    frames.push({ opcode: off === 0 ? opcode : OP.CONT, payload: data.subarray(off, end), fin: end === data.length });
-  }
-  return frames;
+  for (const [k, v] of lower.values()) if (v !== '') lines.push(`${k}: ${v}`);
+  return `${o.method ?? 'GET'} ${o.path ?? '/'} HTTP/${o.version ?? '1.1'}\r\n${lines.join('\r\n')}\r\n\r\n`;
 }
 
 export interface Frame {
@@ -135,6 +77,7 @@ export interface CloseInfo {
 }
 
 export interface HttpResponse {
+  /** -1 when the status line is not HTTP. */
   status: number;
   statusText: string;
   httpVersion: string;
@@ -155,17 +98,24 @@ export interface Ending {
   framesAfterClose: Frame[];
 }
 
-export interface HandshakeOptions {
-  path?: string;
-  key?: string;
-  /** Extra or replacing headers (name as written). */
-  headers?: Record<string, string>;
+export interface ClientOptions {
+  /** Answer the server's close frame with a close frame echoing its code (default false). */
+  autoCloseReply?: boolean;
+}
+
+export interface ConnectOptions extends ClientOptions {
+  host?: string;
+  /** For the TCP connect, and for `open()` the HTTP answer too (default 3000 ms). */
+  timeoutMs?: number;
+}
+
+export interface OpenOptions extends ConnectOptions, Omit<RequestOptions, 'host'> {
   /** Write the request in pieces of this many bytes, with `pauseMs` between them. */
   chunkSize?: number;
   pauseMs?: number;
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const DEFAULT_TIMEOUT = 3000;
 
 /** Chunked byte queue: no quadratic concatenation for big messages. */
 class ByteQueue {
@@ -228,36 +178,45 @@ class ByteQueue {
   }
 }
 
-export class RawPeer {
-  readonly socket: net.Socket;
+export class RawClient {
   /** 'http' until a 101 was parsed (or `rawFrames()` was called), then 'ws'. */
   private mode: 'http' | 'ws' = 'http';
   private buf = new ByteQueue();
+  /** Frames not yet taken by nextFrame/nextMessage/message. */
   private queue: Frame[] = [];
-  /** Every frame the server sent, in order. */
+  /** Every frame the server sent, in order (data frames only while `keepData`). */
   readonly log: Frame[] = [];
-  closeFrame: CloseInfo | undefined;
+  /** Payload bytes of data frames received (counted even when `keepData` is off). */
+  dataBytes = 0;
+  /** Keep data frames in `log` and for nextMessage (turn off for floods). */
+  keepData = true;
+  /** The server's close frame, once one arrived. */
+  closeReceived: CloseInfo | undefined;
   readonly framesAfterClose: Frame[] = [];
   /** How TCP ended, once it has. */
   ended: 'fin' | 'reset' | 'local' | undefined;
   /** Date.now() when the connection was opened, the server close frame arrived, TCP closed. */
   readonly openedAt = Date.now();
-  closeFrameAt: number | undefined;
+  closeReceivedAt: number | undefined;
   endedAt: number | undefined;
   private gotFin = false;
   private socketError: Error | undefined;
   /** We sent a close frame (through send()). */
   sentClose = false;
   /** Reply to the server's close frame with a close frame (echoing its code), as a polite client. */
-  autoCloseReply = true;
-  /** Problems with what the server sent (masked frames, garbage); tests assert this stays empty. */
+  autoCloseReply: boolean;
+  /** Problems with what the server sent (masked frames, impossible lengths); tests may assert this stays empty. */
   readonly violations: string[] = [];
   private http: HttpResponse | undefined;
   private httpBody = new ByteQueue();
   private waiters: Array<() => void> = [];
 
-  private constructor(socket: net.Socket) {
-    this.socket = socket;
+  /** Wraps a socket (connected or connecting); `connect` and `open` are the usual ways in. */
+  constructor(
+    readonly socket: net.Socket,
+    options: ClientOptions = {},
+  ) {
+    this.autoCloseReply = options.autoCloseReply ?? false;
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('end', () => {
@@ -281,7 +240,9 @@ export class RawPeer {
   }
 
   /** Open a TCP connection only (no handshake). */
-  static connect(port: number, host = '127.0.0.1', timeoutMs = 2000): Promise<RawPeer> {
+  static connect(port: number, o: ConnectOptions = {}): Promise<RawClient> {
+    const host = o.host ?? '127.0.0.1';
+    const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT;
     return new Promise((resolve, reject) => {
       const s = net.connect({ port, host });
       const t = setTimeout(() => {
@@ -290,7 +251,7 @@ export class RawPeer {
       }, timeoutMs);
       s.once('connect', () => {
         clearTimeout(t);
-        resolve(new RawPeer(s));
+        resolve(new RawClient(s, o));
       });
       s.once('error', (e) => {
         clearTimeout(t);
@@ -300,12 +261,14 @@ export class RawPeer {
   }
 
   /** Connect and do a valid opening handshake; rejects unless the server answers a correct 101. */
-  static async open(port: number, opts: HandshakeOptions = {}, host = '127.0.0.1'): Promise<RawPeer> {
-    const p = await RawPeer.connect(port, host);
+  static async open(port: number, o: OpenOptions = {}): Promise<RawClient> {
+    const p = await RawClient.connect(port, o);
     try {
-      const key = opts.key ?? randomBytes(16).toString('base64');
-      await p.writeRequest(handshakeRequest({ ...opts, key }, `${host}:${port}`), opts.chunkSize, opts.pauseMs);
-      const res = await p.httpResponse();
+      const key = o.key ?? randomBytes(16).toString('base64');
+      const request = Buffer.from(upgradeRequest(port, { ...o, key }), 'latin1');
+      if (o.chunkSize) await p.writeChunks(request, o.chunkSize, o.pauseMs ?? 0);
+      else await p.writeFlushed(request);
+      const res = await p.httpResponse(o.timeoutMs ?? DEFAULT_TIMEOUT);
       if (res.status !== 101) throw new Error(`handshake: expected 101, got ${res.status} ${res.statusText}`);
       if (res.headers['sec-websocket-accept'] !== acceptFor(key)) {
         throw new Error(`handshake: wrong Sec-WebSocket-Accept ${res.headers['sec-websocket-accept']}`);
@@ -317,10 +280,14 @@ export class RawPeer {
     }
   }
 
-  private async writeRequest(req: string, chunkSize?: number, pauseMs?: number): Promise<void> {
-    const b = Buffer.from(req, 'latin1');
-    if (chunkSize) await this.writeChunks(b, chunkSize, pauseMs ?? 0);
-    else await this.write(b);
+  /** The HTTP response head, once it arrived. */
+  get response(): HttpResponse | undefined {
+    return this.http;
+  }
+
+  /** The HTTP status: 0 until a response head arrived, -1 if it was not HTTP. */
+  get status(): number {
+    return this.http?.status ?? 0;
   }
 
   /** Treat the connection as already upgraded (for tests that skip parsing the 101). */
@@ -400,30 +367,38 @@ export class RawPeer {
   }
 
   private onFrame(f: Frame): void {
-    this.log.push(f);
-    if (this.closeFrame) {
+    if (f.opcode < 8) this.dataBytes += f.payload.length;
+    const keep = f.opcode >= 8 || this.keepData;
+    if (keep) this.log.push(f);
+    if (this.closeReceived) {
       this.framesAfterClose.push(f);
       return;
     }
     if (f.opcode === OP.CLOSE) {
       const p = f.payload;
-      this.closeFrameAt = Date.now();
-      this.closeFrame = {
+      this.closeReceivedAt = Date.now();
+      this.closeReceived = {
         code: p.length >= 2 ? p.readUInt16BE(0) : undefined,
         reason: p.length > 2 ? p.subarray(2) : Buffer.alloc(0),
         payload: p,
       };
       if (this.autoCloseReply && !this.sentClose && !this.socket.destroyed) {
         this.sentClose = true;
-        const code = this.closeFrame.code;
+        const code = this.closeReceived.code;
         this.socket.write(encodeFrame({ opcode: OP.CLOSE, payload: closePayload(code) }), () => {});
       }
     }
-    this.queue.push(f);
+    if (keep) this.queue.push(f);
+  }
+
+  /** Write bytes now, as one write; returns false when the socket buffers (wait for 'drain') or is gone. */
+  write(data: Uint8Array | string): boolean {
+    if (this.socket.destroyed) return false;
+    return this.socket.write(data);
   }
 
   /** Write bytes; resolves once handed to the kernel (or the socket died). */
-  write(data: Uint8Array | string): Promise<void> {
+  writeFlushed(data: Uint8Array | string): Promise<void> {
     return new Promise((resolve) => {
       if (this.socket.destroyed || this.socket.writableEnded) return resolve();
       this.socket.write(data, () => resolve());
@@ -436,20 +411,20 @@ export class RawPeer {
       if (this.socket.destroyed) return;
       const piece = data.subarray(off, Math.min(off + size, data.length));
       if (pauseMs > 0) {
-        await this.write(piece);
+        await this.writeFlushed(piece);
         await sleep(pauseMs);
       } else if (n % 64 === 63 || off + size >= data.length) {
-        await this.write(piece); // let the event loop turn (and the socket drain) every 64 writes
+        await this.writeFlushed(piece); // let the event loop turn (and the socket drain) every 64 writes
       } else {
         this.socket.write(piece); // still its own write (and, with TCP_NODELAY, segment)
       }
     }
   }
 
-  /** Encode the frames and write them in ONE write. */
+  /** Encode the frames and write them in ONE write; resolves once flushed. */
   send(...frames: FrameOptions[]): Promise<void> {
     if (frames.some((f) => f.opcode === OP.CLOSE)) this.sentClose = true;
-    return this.write(Buffer.concat(frames.map(encodeFrame)));
+    return this.writeFlushed(Buffer.concat(frames.map(encodeFrame)));
   }
 
   /** Encode the frames and write them in pieces of `size` bytes with pauses. */
@@ -458,8 +433,9 @@ export class RawPeer {
     return this.writeChunks(Buffer.concat(frames.map(encodeFrame)), size, pauseMs);
   }
 
-  private async waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-    if (cond()) return true;
+  /** Resolves true once `cond()` holds (checked whenever something arrives), false after `timeoutMs`. */
+  until(cond: () => boolean, timeoutMs = DEFAULT_TIMEOUT): Promise<boolean> {
+    if (cond()) return Promise.resolve(true);
     const deadline = Date.now() + timeoutMs;
     return new Promise<boolean>((resolve) => {
       let t: NodeJS.Timeout | undefined;
@@ -481,8 +457,8 @@ export class RawPeer {
   }
 
   /** The HTTP response head to our request. */
-  async httpResponse(timeoutMs = 2000): Promise<HttpResponse> {
-    const ok = await this.waitFor(() => this.http !== undefined || this.ended !== undefined, timeoutMs);
+  async httpResponse(timeoutMs = DEFAULT_TIMEOUT): Promise<HttpResponse> {
+    const ok = await this.until(() => this.http !== undefined || this.ended !== undefined, timeoutMs);
     if (this.http) return this.http;
     if (!ok) throw new Error(`no HTTP response within ${timeoutMs} ms`);
     throw new Error(`connection ended (${this.ended}) before an HTTP response`);
@@ -490,13 +466,13 @@ export class RawPeer {
 
   /** The HTTP response body bytes that arrived so far (waits up to `waitMs` for the server to finish). */
   async httpBodyText(waitMs = 200): Promise<string> {
-    await this.waitFor(() => this.ended !== undefined, waitMs);
+    await this.until(() => this.ended !== undefined, waitMs);
     return this.httpBody.peek(this.httpBody.length).toString('utf8');
   }
 
   /** The next frame from the server (data or control, close included). */
-  async nextFrame(timeoutMs = 2000): Promise<Frame> {
-    await this.waitFor(() => this.queue.length > 0 || this.ended !== undefined, timeoutMs);
+  async nextFrame(timeoutMs = DEFAULT_TIMEOUT): Promise<Frame> {
+    await this.until(() => this.queue.length > 0 || this.ended !== undefined, timeoutMs);
     const f = this.queue.shift();
     if (f) return f;
     if (this.ended !== undefined) throw new Error(`connection ended (${this.ended}) while waiting for a frame`);
@@ -507,7 +483,7 @@ export class RawPeer {
    * The next whole data message (continuations joined). Control frames met on the way (pings,
    * pongs) are returned in `controls`; a close frame makes it throw, describing the close.
    */
-  async nextMessage(timeoutMs = 2000): Promise<{ opcode: number; data: Buffer; frames: number; controls: Frame[] }> {
+  async nextMessage(timeoutMs = DEFAULT_TIMEOUT): Promise<{ opcode: number; data: Buffer; frames: number; controls: Frame[] }> {
     const deadline = Date.now() + timeoutMs;
     const parts: Buffer[] = [];
     const controls: Frame[] = [];
@@ -516,7 +492,7 @@ export class RawPeer {
     for (;;) {
       const f = await this.nextFrame(Math.max(1, deadline - Date.now()));
       if (f.opcode === OP.CLOSE) {
-        throw new Error(`expected a message, got close ${describeClose(this.closeFrame)}`);
+        throw new Error(`expected a message, got close ${describeClose(this.closeReceived)}`);
       }
       if (f.opcode >= 8) {
         controls.push(f);
@@ -534,12 +510,17 @@ export class RawPeer {
     }
   }
 
+  /** The payload of the next whole data message, skipping control frames. */
+  async message(timeoutMs = DEFAULT_TIMEOUT): Promise<Buffer> {
+    return (await this.nextMessage(timeoutMs)).data;
+  }
+
   /** Wait until TCP has closed (or the timeout passed) and say how it ended. */
-  async closed(timeoutMs = 2000): Promise<Ending> {
-    await this.waitFor(() => this.ended !== undefined, timeoutMs);
+  async closed(timeoutMs = DEFAULT_TIMEOUT): Promise<Ending> {
+    await this.until(() => this.ended !== undefined, timeoutMs);
     const how = this.ended ?? 'timeout';
-    const ms = this.endedAt === undefined ? undefined : this.endedAt - (this.closeFrameAt ?? this.openedAt);
-    return { how, ms, close: this.closeFrame, framesAfterClose: this.framesAfterClose };
+    const ms = this.endedAt === undefined ? undefined : this.endedAt - (this.closeReceivedAt ?? this.openedAt);
+    return { how, ms, close: this.closeReceived, framesAfterClose: this.framesAfterClose };
   }
 
   /** Close our side gracefully (FIN). */
@@ -560,30 +541,6 @@ export class RawPeer {
   }
 }
 
-/** Build an opening handshake request. Headers in `opts.headers` replace defaults of the same name
- *  (case-insensitive); a value of '' removes that header. */
-export function handshakeRequest(opts: HandshakeOptions & { key: string; method?: string; version?: string }, host: string): string {
-  const defaults: Array<[string, string]> = [
-    ['Host', host],
-    ['Upgrade', 'websocket'],
-    ['Connection', 'Upgrade'],
-    ['Sec-WebSocket-Key', opts.key],
-    ['Sec-WebSocket-Version', '13'],
-  ];
-  const extra = opts.headers ?? {};
-  const lower = new Map(Object.entries(extra).map(([k, v]) => [k.toLowerCase(), [k, v] as const]));
-  const lines: string[] = [];
-  for (const [k, v] of defaults) {
-    const o = lower.get(k.toLowerCase());
-    if (o) {
-      lower.delete(k.toLowerCase());
-      if (o[1] !== '') lines.push(`${o[0]}: ${o[1]}`);
-    } else lines.push(`${k}: ${v}`);
-  }
-  for (const [k, v] of lower.values()) if (v !== '') lines.push(`${k}: ${v}`);
-  return `${opts.method ?? 'GET'} ${opts.path ?? '/'} HTTP/${opts.version ?? '1.1'}\r\n${lines.join('\r\n')}\r\n\r\n`;
-}
-
 function parseHttpHead(text: string): HttpResponse {
   const lines = text.split('\r\n');
   const m = /^HTTP\/(\d\.\d) (\d{3}) ?(.*)$/.exec(lines[0] ?? '');
@@ -596,7 +553,7 @@ function parseHttpHead(text: string): HttpResponse {
     headers[k] = headers[k] === undefined ? v : `${headers[k]}, ${v}`;
   }
   return {
-    status: m ? Number(m[2]) : 0,
+    status: m ? Number(m[2]) : -1,
     statusText: m ? m[3]! : lines[0] ?? '',
     httpVersion: m ? m[1]! : '',
     headers,

@@ -6,14 +6,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium as chromiumPeer } from '../helpers/peers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const ARTIFACTS = fileURLToPath(new URL('../../artifacts/', import.meta.url));
 
 interface DemoProcess {
   child: ChildProcess;
@@ -72,7 +73,7 @@ async function number(page: Page, testId: string): Promise<number> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-describe('the demo in headless Chromium', { timeout: 60_000 }, () => {
+describe('the demo in headless Chromium', { timeout: 60_000, skip: chromiumPeer.skip }, () => {
   let demo: DemoProcess;
   let browser: Browser;
   let alice: Page;
@@ -80,9 +81,7 @@ describe('the demo in headless Chromium', { timeout: 60_000 }, () => {
   const pageErrors: string[] = [];
 
   before(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium); .ci/run does`);
-    }
+    chromiumPeer.require();
     mkdirSync(ARTIFACTS, { recursive: true });
     demo = await startServer(0);
     browser = await chromium.launch({
