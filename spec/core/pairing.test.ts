@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { frame } from '../helpers/frames.js';
 import { ClientProtocol, ErrorCode, HandshakeError, ServerProtocol, type ClientProtocolEvent, type ServerProtocolEvent } from '../../lib/protocol.js';
 
 type AnyEvent = ServerProtocolEvent | ClientProtocolEvent;
@@ -221,22 +222,27 @@ describe('ClientProtocol ↔ ServerProtocol, no sockets', () => {
     });
   });
 
-  // Frames a ClientProtocol would never send, written by hand (masked, as a client must).
-  const KEY = [0x11, 0x22, 0x33, 0x44];
-  function clientFrame(first: number, payload: number[], lengthByte = payload.length): Buffer {
-    return Buffer.from([first, 0x80 | lengthByte, ...KEY, ...payload.map((b, i) => b ^ KEY[i & 3]!)]);
+  // Frames a ClientProtocol would never send (masked, as a client must, unless said otherwise).
+  const KEY = Buffer.from([0x11, 0x22, 0x33, 0x44]);
+  function clientFrame(first: number, payload: number[], declaredLength?: number): Buffer {
+    return frame(first & 0x0f, Buffer.from(payload), {
+      fin: (first & 0x80) !== 0,
+      rsv: (first >> 4) & 7,
+      mask: KEY,
+      ...(declaredLength === undefined ? {} : { declaredLength }),
+    });
   }
   const failures: [string, Buffer, number][] = [
     ['a reserved opcode', clientFrame(0x83, []), 1002],
     ['RSV1 without an extension', clientFrame(0xc1, [0x41]), 1002],
-    ['an unmasked client frame', Buffer.from([0x81, 0x01, 0x41]), 1002],
+    ['an unmasked client frame', frame(0x1, 'A', { mask: false }), 1002],
     ['a continuation with nothing to continue', clientFrame(0x80, [0x41]), 1002],
     ['a fragmented ping', clientFrame(0x09, []), 1002],
     ['a close frame with a 1-byte payload', clientFrame(0x88, [0x03]), 1002],
     ['the close code 1005 on the wire', clientFrame(0x88, [0x03, 0xed]), 1002],
     ['invalid UTF-8 in a text message', clientFrame(0x81, [0xc3, 0x28]), 1007],
     ['invalid UTF-8 in a close reason', clientFrame(0x88, [0x03, 0xe8, 0xff]), 1007],
-    ['a message over the limit', Buffer.from([0x82, 0xfe, 0x04, 0x01, ...KEY]), 1009],
+    ['a message over the limit', clientFrame(0x82, [], 1025), 1009],
   ];
   for (const [what, bytes, code] of failures) {
     test(`${what}: the server fails with ${code}, the client hears ${code} and answers`, () => {

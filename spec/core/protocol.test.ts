@@ -22,6 +22,7 @@ import {
   type ProtocolOptions,
   type ServerProtocolEvent,
 } from '../../lib/protocol.js';
+import { frame as buildFrame } from '../helpers/frames.js';
 import { prng } from '../helpers/prng.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -43,24 +44,14 @@ interface FrameOpts {
   len?: number | bigint;
 }
 
-/** One frame as a peer would send it; client frames (masked with KEY) by default. */
+/** One frame as a peer would send it (the helpers' builder); client frames (masked with KEY) by default. */
 function frame(opcode: number, payload: string | Uint8Array = '', o: FrameOpts = {}): Buffer {
-  const body = Buffer.from(typeof payload === 'string' ? Buffer.from(payload, 'utf8') : payload);
-  const mask = o.mask === undefined ? KEY : o.mask;
-  const len = BigInt(o.len ?? body.length);
-  const head: number[] = [((o.fin ?? true) ? 0x80 : 0) | ((o.rsv ?? 0) << 4) | opcode];
-  const m = mask ? 0x80 : 0;
-  if (len < 126n) head.push(m | Number(len));
-  else if (len < 65536n) head.push(m | 126, Number(len >> 8n), Number(len & 0xffn));
-  else {
-    head.push(m | 127);
-    for (let s = 56n; s >= 0n; s -= 8n) head.push(Number((len >> s) & 0xffn));
-  }
-  if (mask) {
-    head.push(...mask);
-    for (let i = 0; i < body.length; i++) body[i] = body[i]! ^ mask[i & 3]!;
-  }
-  return Buffer.concat([Buffer.from(head), body]);
+  return buildFrame(opcode, payload, {
+    ...(o.fin === undefined ? {} : { fin: o.fin }),
+    ...(o.rsv === undefined ? {} : { rsv: o.rsv }),
+    ...(o.len === undefined ? {} : { declaredLength: o.len }),
+    mask: o.mask === undefined ? KEY : o.mask === null ? false : o.mask,
+  });
 }
 /** A frame as a server sends it: unmasked. */
 const sframe = (opcode: number, payload: string | Uint8Array = '', o: FrameOpts = {}) => frame(opcode, payload, { ...o, mask: null });
