@@ -1,19 +1,19 @@
 // Benchmark orchestrator: `npm run bench` (= node --import tsx bench/run.ts).
 //
-// Runs wspoll (bench/server.ts), ws (bench/ws-server.ts) and a raw node:net echo
-// (bench/net-server.ts) over the same scenarios, interleaved: for each round, for each scenario,
-// for each target (order rotated per round) a fresh server process pinned to core 0, the load
-// pinned to core 1 (latency: both on core 0). The load comes from the C generator
-// (bench/loadgen.c, compiled to artifacts/loadgen at start, one process per measurement) or, with
-// --generator js and always for the memory scenario, from bench/load.ts in this process. Prints
-// medians, ratios of wspoll to ws and to raw, and pass/fail against the issue's goals; writes
-// artifacts/bench.json.
+// Runs wspoll (bench/server.ts), ws (bench/ws-server.ts), a raw node:net echo
+// (bench/net-server.ts) and, with --baseline DIR, another checkout of wspoll (`base`) over the same
+// scenarios, interleaved: for each round, for each scenario, for each target (order rotated per
+// round) a fresh server process pinned to core 0, the load pinned to core 1 (latency: both on
+// core 0). The load comes from the C generator (bench/loadgen.c, compiled to artifacts/loadgen at
+// start, one process per measurement) or, with --generator js and always for the memory scenario,
+// from bench/load.ts in this process. Prints medians, ratios of wspoll to ws, raw (and base) and
+// pass/fail against the issue's goals; writes artifacts/bench.json.
 //
 // Options: --rounds N (default 3) · --quick (1 round, short windows: a smoke run)
-//          --only a,b (scenario names) · --targets a,b (wspoll,ws,raw) · --broadcast-window W
-//          --wait-quiet S · --generator c|js (default c)
+//          --only a,b (scenario names) · --targets a,b (wspoll,ws,raw,base) · --broadcast-window W
+//          --wait-quiet S · --generator c|js (default c) · --baseline DIR (another wspoll checkout)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -46,13 +46,15 @@ const known = new Set([
   '--broadcast-window',
   '--wait-quiet',
   '--generator',
+  '--baseline',
   '--help',
 ]);
 for (const a of argv) if (a.startsWith('--') && !known.has(a)) die(`unknown option ${a} (try --help)`);
 if (argv.includes('--help')) {
   console.log(
-    'usage: npm run bench -- [--rounds N] [--quick] [--only scenario,...] [--targets wspoll,ws,raw]\n' +
-      '                        [--broadcast-window W] [--wait-quiet SECONDS] [--generator c|js]',
+    'usage: npm run bench -- [--rounds N] [--quick] [--only scenario,...] [--targets wspoll,ws,raw,base]\n' +
+      '                        [--broadcast-window W] [--wait-quiet SECONDS] [--generator c|js]\n' +
+      '                        [--baseline DIR]   (DIR: another wspoll checkout, measured as target `base`)',
   );
   process.exit(0);
 }
@@ -64,6 +66,7 @@ const waitQuietS = Number(opt('--wait-quiet') ?? 0);
 if (!(waitQuietS >= 0)) die('--wait-quiet must be a number of seconds');
 const generatorOpt = opt('--generator') ?? 'c';
 if (generatorOpt !== 'c' && generatorOpt !== 'js') die('--generator must be c or js');
+const baselineOpt = opt('--baseline');
 
 // ---- descriptors: the hold and memory scenarios keep 10 000 connections open ------------------
 // Node (servers, this process) and loadgen raise their soft RLIMIT_NOFILE to the hard limit by
@@ -141,7 +144,7 @@ if (generator === 'c') {
 }
 
 // ---- targets (server processes) ------------------------------------------------------------
-type Target = 'wspoll' | 'ws' | 'raw';
+type Target = 'wspoll' | 'ws' | 'raw' | 'base';
 /** How to start a target's server: its script, the directory it runs in (whose node_modules
  *  provide tsx), and extra environment. */
 interface TargetSpec {
@@ -155,6 +158,23 @@ const TARGETS: Partial<Record<Target, TargetSpec>> = {
   raw: { script: path.join(HERE, 'net-server.ts'), cwd: ROOT },
 };
 
+/**
+ * --baseline DIR: another checkout of wspoll (e.g. a `git worktree` of an older commit), run as
+ * target `base`. Its own bench/server.ts when it has one (the server of that era, with its own
+ * imports); otherwise this checkout's bench/server.ts on DIR's lib/ (WSPOLL_BENCH_LIB). It runs in
+ * DIR when DIR has node_modules (its own tsx), else here.
+ */
+function baselineSpec(dir: string): TargetSpec {
+  const abs = path.resolve(dir);
+  const lib = path.join(abs, 'lib', 'index.ts');
+  if (!existsSync(lib) && !existsSync(path.join(abs, 'lib', 'index.js'))) die(`--baseline ${dir}: no lib/index.ts there`);
+  if (abs === ROOT) die('--baseline is this checkout; give another one (e.g. git worktree add ../base HEAD~5)');
+  const cwd = existsSync(path.join(abs, 'node_modules')) ? abs : ROOT;
+  const own = path.join(abs, 'bench', 'server.ts');
+  if (existsSync(own)) return { script: own, cwd };
+  return { script: path.join(HERE, 'server.ts'), cwd, env: { WSPOLL_BENCH_LIB: path.join(abs, 'lib', 'index.js') } };
+}
+if (baselineOpt !== undefined) TARGETS.base = baselineSpec(baselineOpt);
 const ALL_TARGETS = Object.keys(TARGETS) as Target[];
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -474,7 +494,7 @@ const scenarios = only ? SCENARIOS.filter((s) => only.includes(s.name)) : SCENAR
 const targetsOpt = opt('--targets')?.split(',') as Target[] | undefined;
 if (targetsOpt)
   for (const t of targetsOpt)
-    if (!ALL_TARGETS.includes(t)) die(`unknown target ${t}`);
+    if (!ALL_TARGETS.includes(t)) die(`unknown target ${t}${t === 'base' ? ' (base needs --baseline DIR)' : ''}`);
 const targets = targetsOpt ?? ALL_TARGETS;
 
 // ---- run ------------------------------------------------------------------------------------
@@ -609,7 +629,9 @@ console.log(
   `wspoll bench: node ${process.version}, ${cpus} CPUs (${os.cpus()[0]?.model ?? '?'}), ` +
     `${pinned ? 'servers on core 0, load on core 1 (latency: both on core 0)' : 'UNPINNED'}, ` +
     `${rounds} round(s), window ${W.durationMs} ms after ${W.warmMs} ms warm-up, ` +
-    `load generator: ${generator === 'c' ? 'C (artifacts/loadgen; memory: bench/load.ts)' : 'JS (bench/load.ts)'}`,
+    `load generator: ${generator === 'c' ? 'C (artifacts/loadgen; memory: bench/load.ts)' : 'JS (bench/load.ts)'}` +
+    (TARGETS.base ? `, base: ${path.relative(ROOT, TARGETS.base.script)} in ${TARGETS.base.cwd}` : '') +
+    (TARGETS.base?.env ? ` on ${TARGETS.base.env['WSPOLL_BENCH_LIB']}` : ''),
 );
 for (let round = 1; round <= rounds; round++) {
   for (const sc of scenarios) {
@@ -680,7 +702,7 @@ interface Row {
 /** raw must beat the servers for their figures to be theirs (see bench/README.md). */
 function generatorVerdict(sc: Scenario, med: Row['median']): string {
   if (sc.ceiling === 'none') return '';
-  const servers = (['wspoll', 'ws'] as const)
+  const servers = (['wspoll', 'ws', 'base'] as const)
     .map((t) => med[t])
     .filter((v): v is number => v !== undefined && Number.isFinite(v));
   const raw = med.raw ?? NaN;
@@ -741,14 +763,17 @@ for (const sc of scenarios) {
 }
 
 const ratio = (x: number | undefined): string => (x !== undefined && Number.isFinite(x) ? `${x.toFixed(2)}×` : '—');
+const withBase = targets.includes('base');
 const header = [
   'scenario',
   'unit',
   'wspoll',
   'ws',
   'raw',
+  ...(withBase ? ['base'] : []),
   'wspoll/ws',
   'wspoll/raw',
+  ...(withBase ? ['wspoll/base'] : []),
   'goal',
   'result',
   'raw/ws',
@@ -760,8 +785,10 @@ const table = rows.map((r) => [
   fmt(r.median.wspoll ?? NaN, r.unit),
   fmt(r.median.ws ?? NaN, r.unit),
   fmt(r.median.raw ?? NaN, r.unit),
+  ...(withBase ? [fmt(r.median.base ?? NaN, r.unit)] : []),
   ratio(r.ratios.ws),
   ratio(r.ratios.raw),
+  ...(withBase ? [ratio(r.ratios.base)] : []),
   r.goal,
   r.pass === null ? 'n/a' : r.pass ? 'PASS' : 'FAIL',
   ratio(r.rawVsWs),
@@ -843,6 +870,7 @@ writeFileSync(
       window: W,
       broadcastWindow: bcastWindow,
       heldConnections: { hold: holdConns, memory: memConns, hardFdLimit: fdRoom + 300 },
+      ...(TARGETS.base ? { baseline: TARGETS.base } : {}),
       // 'c': artifacts/loadgen (bench/loadgen.c) for every scenario but memory; 'js': bench/load.ts
       loadGenerator: generator,
       ...(generatorFallback ? { loadGeneratorFallback: generatorFallback } : {}),
