@@ -8,7 +8,8 @@
 // node:net echo sends our own client frames back); the parser accepts both.
 //
 // Used by bench/run.ts; also runnable alone against a server that is already listening:
-//   node --import tsx bench/load.ts SCENARIO PORT      (SCENARIO: echo|pipeline|large|handshakes|broadcast|latency)
+//   node --import tsx bench/load.ts SCENARIO PORT
+//   (SCENARIO: echo|pipeline|large|large-text|handshakes|hold|broadcast|latency)
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 
@@ -20,10 +21,17 @@ const READ_BUF = Buffer.allocUnsafe(256 * 1024);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const now = (): bigint => process.hrtime.bigint();
-const secondsSince = (t: bigint): number => Number(now() - t) / 1e9;
 
-/** One masked client frame (FIN set) carrying `size` payload bytes. */
-export function maskedFrame(size: number, opcode = 0x2): Buffer {
+/**
+ * Payload byte i. A text payload must be valid UTF-8 or the server fails the connection: it is
+ * printable ASCII, as JSON mostly is. A binary one covers every byte value. (As loadgen.c.)
+ */
+function payloadByte(i: number, text: boolean): number {
+  return text ? 0x20 + ((i * 31 + 7) % 95) : (i * 31 + 7) & 0xff;
+}
+
+/** One masked client frame (FIN set) carrying `size` payload bytes; opcode 1 (text) or 2 (binary). */
+export function maskedFrame(size: number, opcode: 0x1 | 0x2 = 0x2): Buffer {
   const ext = size < 126 ? 0 : size < 65536 ? 2 : 8;
   const head = 2 + ext + 4;
   const f = Buffer.allocUnsafe(head + size);
@@ -38,7 +46,7 @@ export function maskedFrame(size: number, opcode = 0x2): Buffer {
     f.writeUInt32BE(size >>> 0, 6);
   }
   for (let i = 0; i < 4; i++) f[2 + ext + i] = MASK[i]!;
-  for (let i = 0; i < size; i++) f[head + i] = ((i * 31 + 7) & 0xff) ^ MASK[i & 3]!;
+  for (let i = 0; i < size; i++) f[head + i] = payloadByte(i, opcode === 0x1) ^ MASK[i & 3]!;
   return f;
 }
 
@@ -260,36 +268,53 @@ interface Measured {
   cpu: Record<string, number>;
 }
 
+/** A count and the CPU figures at one instant: two of them give a rate and the CPU use between. */
+interface Snapshot {
+  count: number;
+  t: bigint;
+  own: NodeJS.CpuUsage;
+  server: number; // NaN without a probe
+  machine: { busy: number; steal: number } | undefined;
+}
+
+function snapshot(count: number): Snapshot {
+  return {
+    count,
+    own: process.cpuUsage(),
+    server: probe.serverCpuSeconds?.() ?? NaN,
+    machine: probe.machineCpuSeconds?.(),
+    t: now(),
+  };
+}
+
+/** Rate per second of the count between two snapshots, and CPU use (100 = one full core). */
+function between(a: Snapshot, b: Snapshot): Measured {
+  const wall = Number(b.t - a.t) / 1e9;
+  const pct = (sec: number): number => Math.round((sec / wall) * 100);
+  const loadSec = (b.own.user - a.own.user + b.own.system - a.own.system) / 1e6;
+  const cpu: Record<string, number> = { loadCpu: pct(loadSec) };
+  if (!Number.isNaN(a.server)) cpu['serverCpu'] = pct(b.server - a.server);
+  // everything else on the machine (other processes, interrupts, steal): should be ~0 for a valid run
+  if (a.machine && b.machine && !Number.isNaN(a.machine.busy) && !Number.isNaN(a.server)) {
+    cpu['otherCpu'] = Math.max(0, pct(b.machine.busy - a.machine.busy - loadSec - (b.server - a.server)));
+    cpu['stealCpu'] = pct(b.machine.steal - a.machine.steal);
+  }
+  return { rate: (b.count - a.count) / wall, cpu };
+}
+
 /** Measures the count delta over a window after a warm-up: rate per second, and CPU use. */
 async function measure(count: () => number, w: Window): Promise<Measured> {
   await sleep(w.warmMs);
-  const c0 = count();
-  const u0 = process.cpuUsage();
-  const s0 = probe.serverCpuSeconds?.() ?? NaN;
-  const m0 = probe.machineCpuSeconds?.();
-  const t0 = now();
+  const a = snapshot(count());
   await sleep(w.durationMs);
-  const c1 = count();
-  const wall = secondsSince(t0);
-  const u = process.cpuUsage(u0);
-  const s1 = probe.serverCpuSeconds?.() ?? NaN;
-  const m1 = probe.machineCpuSeconds?.();
-  const pct = (sec: number): number => Math.round((sec / wall) * 100);
-  const loadSec = (u.user + u.system) / 1e6;
-  const cpu: Record<string, number> = { loadCpu: pct(loadSec) };
-  if (!Number.isNaN(s0)) cpu['serverCpu'] = pct(s1 - s0);
-  // everything else on the machine (other processes, interrupts, steal): should be ~0 for a valid run
-  if (m0 && m1 && !Number.isNaN(m0.busy) && !Number.isNaN(s0)) {
-    cpu['otherCpu'] = Math.max(0, pct(m1.busy - m0.busy - loadSec - (s1 - s0)));
-    cpu['stealCpu'] = pct(m1.steal - m0.steal);
-  }
-  return { rate: (c1 - c0) / wall, cpu };
+  return between(a, snapshot(count()));
 }
 
 export interface EchoOptions extends Window {
   conns: number;
   size: number;
   depth: number; // messages in flight per connection
+  text?: boolean; // text frames (printable ASCII) instead of binary
 }
 
 export interface Result {
@@ -299,7 +324,7 @@ export interface Result {
 
 /** echo / pipeline / large: each connection keeps `depth` messages in flight; msgs/s received. */
 export async function echo(port: number, o: EchoOptions): Promise<Result> {
-  const frame = maskedFrame(o.size);
+  const frame = maskedFrame(o.size, o.text ? 0x1 : 0x2);
   const all = Buffer.concat(Array.from({ length: o.depth }, () => frame));
   const batches = Array.from({ length: o.depth + 1 }, (_, k) => all.subarray(0, k * frame.length));
   let total = 0;
@@ -364,6 +389,30 @@ export async function handshakes(port: number, o: HandshakeOptions): Promise<Res
   if (failures) extra['failures'] = failures;
   if (firstError) extra['firstError'] = firstError;
   return { value: m.rate, extra };
+}
+
+export interface HoldOptions {
+  conns: number;
+  concurrency: number; // handshakes in flight
+}
+
+/**
+ * Connect and hold: opens `conns` connections, `concurrency` handshakes at a time, and keeps them
+ * open; handshakes/s from the first connect to the last 101 (no warm-up: the opening is the load).
+ */
+export async function hold(port: number, o: HoldOptions): Promise<Result> {
+  let lost = 0;
+  let done = false;
+  const a = snapshot(0);
+  await openMany(port, o.conns, o.concurrency, (c) => {
+    c.onGone = () => {
+      if (c.open && !done) lost++;
+    };
+  });
+  const m = between(a, snapshot(o.conns));
+  done = true;
+  destroyAll();
+  return { value: m.rate, extra: lost ? { ...m.cpu, lostConnections: lost } : m.cpu };
 }
 
 export interface MemoryOptions {
@@ -506,7 +555,9 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     echo: () => echo(port, { ...w, conns: 100, size: 32, depth: 1 }),
     pipeline: () => echo(port, { ...w, conns: 100, size: 512, depth: 16 }),
     large: () => echo(port, { ...w, conns: 10, size: 65536, depth: 1 }),
+    'large-text': () => echo(port, { ...w, conns: 10, size: 65536, depth: 1, text: true }),
     handshakes: () => handshakes(port, { ...w, concurrency: 50 }),
+    hold: () => hold(port, { conns: 10000, concurrency: 256 }),
     broadcast: () => broadcast(port, { ...w, conns: 1000, size: 64, window: 16 }),
     latency: () => latency(port, { size: 32, warmMs: 1000, count: 20000 }),
   };

@@ -11,8 +11,8 @@
 //
 // Build:  cc -O2 -Wall -Wextra -o artifacts/loadgen bench/loadgen.c     (bench/run.ts does this)
 // Usage:  artifacts/loadgen SCENARIO PORT [key=value ...]
-//   SCENARIO: echo | pipeline | large (echo with other defaults) | handshakes | broadcast | latency
-//   keys: conns size depth window concurrency warm_ms duration_ms count server_pid
+//   SCENARIO: echo | pipeline | large (echo with other defaults) | handshakes | hold | broadcast | latency
+//   keys: conns size depth text window concurrency warm_ms duration_ms count server_pid
 // Prints one JSON line, {"value":N,"extra":{...}}, like load.ts's Result. Exit 1 on a failure
 // (message on stderr), 2 on a usage error.
 #define _GNU_SOURCE
@@ -40,7 +40,7 @@
 #define ACCEPT "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" // its accept value
 #define READ_BUF_SIZE (256 * 1024)
 #define HEAD_MAX 16384              // longest response head accepted (as load.ts)
-#define OPEN_CONCURRENCY 100        // handshakes in flight while opening connections (openMany)
+#define OPEN_CONCURRENCY 100        // handshakes in flight while opening connections (openMany; hold: concurrency)
 #define MAX_EVENTS 256
 #define IDLE_LIMIT_NS (10 * 1000000000LL)  // nothing happened for this long: abort
 #define SETUP_LIMIT_NS (60 * 1000000000LL) // opening connections took longer than this: abort
@@ -50,27 +50,28 @@ static const uint8_t MASK[4] = {0x37, 0xfa, 0x21, 0x3d};
 static const uint8_t CLOSE_FRAME[8] = {0x88, 0x82, 0x37, 0xfa, 0x21, 0x3d, 0x03 ^ 0x37, 0xe8 ^ 0xfa}; // 1000
 
 // ---- options ---------------------------------------------------------------------------------
-typedef enum { K_ECHO, K_HANDSHAKES, K_BROADCAST, K_LATENCY } Kind;
+typedef enum { K_ECHO, K_HANDSHAKES, K_BROADCAST, K_LATENCY, K_HOLD } Kind;
 
 static struct {
   Kind kind;
   int port;
-  long conns, size, depth, window, concurrency, warm_ms, duration_ms, count, server_pid;
+  long conns, size, depth, text, window, concurrency, warm_ms, duration_ms, count, server_pid;
 } opt;
 
-enum { A_ECHO = 1, A_HS = 2, A_BC = 4, A_LAT = 8, A_ALL = 15 };
+enum { A_ECHO = 1, A_HS = 2, A_BC = 4, A_LAT = 8, A_HOLD = 16, A_ALL = 31 };
 static const struct {
   const char *name;
   long *val;
   long min, max;
   int applies;
 } KEYS[] = {
-    {"conns", &opt.conns, 1, 1000000, A_ECHO | A_BC},
+    {"conns", &opt.conns, 1, 1000000, A_ECHO | A_BC | A_HOLD},
     {"size", &opt.size, 0, 16 << 20, A_ECHO | A_BC | A_LAT},
     {"depth", &opt.depth, 1, 65536, A_ECHO},
+    {"text", &opt.text, 0, 1, A_ECHO | A_BC | A_LAT},
     {"window", &opt.window, 1, 65536, A_BC},
-    {"concurrency", &opt.concurrency, 1, 100000, A_HS},
-    {"warm_ms", &opt.warm_ms, 0, 3600000, A_ALL},
+    {"concurrency", &opt.concurrency, 1, 100000, A_HS | A_HOLD},
+    {"warm_ms", &opt.warm_ms, 0, 3600000, A_ALL & ~A_HOLD}, // hold has no warm-up: it measures the opening
     {"duration_ms", &opt.duration_ms, 1, 3600000, A_ECHO | A_HS | A_BC},
     {"count", &opt.count, 1, 10000000, A_LAT},
     {"server_pid", &opt.server_pid, 1, 0x7fffffff, A_ALL}, // latency reports no CPU figures (as load.ts)
@@ -84,9 +85,11 @@ static void usage(const char *why) {
           "  pipeline    conns=100 size=512 depth=16    (echo with these defaults)\n"
           "  large       conns=10 size=65536 depth=1    (echo with these defaults)\n"
           "  handshakes  concurrency=50                 handshakes/s (open, 101, close)\n"
+          "  hold        conns=10000 concurrency=256    handshakes/s opening conns that stay open (no warm-up)\n"
           "  broadcast   conns=1000 size=64 window=16   deliveries/s, one sender\n"
           "  latency     size=32 warm_ms=1000 count=20000   round-trip percentiles, value = p99.9 in us\n"
-          "  all but latency: warm_ms=500 duration_ms=2000; server_pid=N adds the server's CPU use\n");
+          "  echo, broadcast, latency: text=1 sends text frames (printable ASCII) instead of binary\n"
+          "  echo, handshakes, broadcast: warm_ms=500 duration_ms=2000; server_pid=N adds the server's CPU use\n");
   exit(2);
 }
 
@@ -101,6 +104,7 @@ static void parse_args(int argc, char **argv) {
   else if (!strcmp(sc, "handshakes")) opt.kind = K_HANDSHAKES, opt.concurrency = 50;
   else if (!strcmp(sc, "broadcast")) opt.kind = K_BROADCAST, opt.conns = 1000, opt.size = 64, opt.window = 16;
   else if (!strcmp(sc, "latency")) opt.kind = K_LATENCY, opt.size = 32, opt.warm_ms = 1000, opt.count = 20000;
+  else if (!strcmp(sc, "hold")) opt.kind = K_HOLD, opt.conns = 10000, opt.concurrency = 256;
   else usage("unknown scenario");
   const int mask = 1 << opt.kind;
   char *end;
@@ -165,12 +169,19 @@ static size_t flen;        // bytes of one frame
 static char request[256];  // the upgrade request
 static size_t request_len;
 
-/** One masked binary frame (FIN set) with `size` payload bytes, written at `f`; returns its length. */
+/** Payload byte i. Text (text=1) must be valid UTF-8 or the server fails the connection; it is
+ *  printable ASCII, as JSON mostly is. Binary covers every byte value. */
+static uint8_t payload_byte(size_t i) {
+  return opt.text ? (uint8_t)(0x20 + (i * 31 + 7) % 95) : (uint8_t)((i * 31 + 7) & 0xff);
+}
+
+/** One masked data frame (FIN set; text or binary per opt.text) with `size` payload bytes, written
+ *  at `f`; returns its length. */
 static size_t masked_frame(uint8_t *f, size_t size) {
   size_t ext = size < 126 ? 0 : size < 65536 ? 2 : 8;
   size_t head = 2 + ext + 4;
   if (f) {
-    f[0] = 0x80 | 0x2;
+    f[0] = 0x80 | (opt.text ? 0x1 : 0x2);
     if (ext == 0) f[1] = (uint8_t)(0x80 | size);
     else if (ext == 2) {
       f[1] = 0x80 | 126;
@@ -181,7 +192,7 @@ static size_t masked_frame(uint8_t *f, size_t size) {
       for (int i = 0; i < 8; i++) f[2 + i] = (uint8_t)((uint64_t)size >> (56 - 8 * i));
     }
     for (size_t i = 0; i < 4; i++) f[2 + ext + i] = MASK[i];
-    for (size_t i = 0; i < size; i++) f[head + i] = (uint8_t)(((i * 31 + 7) & 0xff) ^ MASK[i & 3]);
+    for (size_t i = 0; i < size; i++) f[head + i] = payload_byte(i) ^ MASK[i & 3];
   }
   return head + size;
 }
@@ -508,7 +519,7 @@ static void conn_ended(Conn *c, const char *why) {
 }
 
 // ---- scenarios -------------------------------------------------------------------------------
-/** openMany: start the next connection (at most OPEN_CONCURRENCY handshakes at a time). */
+/** openMany: start the next connection (at most OPEN_CONCURRENCY handshakes at a time; hold: concurrency). */
 static void open_next(void) {
   long n = opt.kind == K_LATENCY ? 1 : opt.conns;
   if (started >= n) return;
@@ -534,6 +545,7 @@ static void on_open(Conn *c) {
     return;
   }
   opened++;
+  if (opt.kind == K_HOLD) total++; // what hold measures: handshakes completed, connections kept
   if (opened == (opt.kind == K_LATENCY ? 1 : opt.conns)) all_open = true;
   else open_next();
 }
@@ -568,6 +580,7 @@ static void on_messages(Conn *c, uint64_t k) {
     break;
   }
   case K_HANDSHAKES:
+  case K_HOLD: // messages are not expected; the connections only stay open
     break;
   }
 }
@@ -788,13 +801,20 @@ int main(int argc, char **argv) {
   } else {
     phase = P_OPENING;
     long n = opt.kind == K_LATENCY ? 1 : opt.conns;
-    for (long i = 0; i < OPEN_CONCURRENCY && i < n; i++) open_next();
+    long in_flight = opt.kind == K_HOLD ? opt.concurrency : OPEN_CONCURRENCY;
+    // hold measures the opening itself, from the first connect to the last 101
+    if (opt.kind == K_HOLD) s0 = snap();
+    for (long i = 0; i < in_flight && i < n; i++) open_next();
   }
 
   struct epoll_event evs[MAX_EVENTS];
   for (;;) {
     int64_t now = now_ns();
     // phase changes
+    if (opt.kind == K_HOLD && all_open) {
+      s1 = snap();
+      break;
+    }
     if (phase == P_OPENING && all_open) {
       start_load();
       now = now_ns();

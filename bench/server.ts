@@ -7,7 +7,14 @@
 //              (the frame is encoded once).
 // Default limits, except maxMessageSize, large enough for the 64 KiB scenario.
 // The loop is the low-latency one: await next(), then drain what is already queued with poll().
-import { Server, Event } from '../lib/index.js';
+// WSPOLL_BENCH_LIB=/path/to/other/lib/index.js runs this same server on another checkout's library
+// (run.ts --baseline, when that checkout has no bench/server.ts of its own).
+import { pathToFileURL } from 'node:url';
+
+const libPath = process.env.WSPOLL_BENCH_LIB;
+const { Server, Event }: typeof import('../lib/index.js') = await import(
+  libPath ? pathToFileURL(libPath).href : '../lib/index.js'
+);
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const mode = process.argv[3] ?? process.env.BENCH_MODE ?? 'echo';
