@@ -16,4 +16,5 @@ export type {
   ServerEvent,
 } from './api/events.js';
 export type { ConnectionOptions, ServerOptions } from './api/options.js';
+export type { Broker, BrokerHost } from './api/broker.js';
 export type { Clock, Timer } from './io/clock.js';

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KiB, MiB, ProtocolDefaults } from '../core/constants.js';
 import { type Clock, systemClock } from '../io/clock.js';
+import type { Broker } from './broker.js';
 
 /** Limits and timers of one connection; the Server and the Client share them. */
 export interface ConnectionOptions {
@@ -44,6 +45,12 @@ export interface ServerOptions extends ConnectionOptions {
   manualAccept?: boolean;
   /** Handles plain HTTP requests on the server's own port. @default answer 426 Upgrade Required */
   onRequest?: (req: IncomingMessage, res: ServerResponse) => void;
+  /**
+   * Shares topics with other servers: `publish` reaches their subscribers too, and theirs reach
+   * this server's (`redisBroker` from `wspoll/redis`). `broadcast` and `send` stay local.
+   * @default none: topics end at this server
+   */
+  broker?: Broker;
 }
 
 /** Defaults of every option (the README's table). */

@@ -1,8 +1,8 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
-import { Initiator } from '../core/constants.js';
-import { encodeMessage } from '../core/frame.js';
+import { Initiator, Opcode } from '../core/constants.js';
+import { type EncodedFrame, encodeFrame, encodeMessage } from '../core/frame.js';
 import type { CloseEvent } from '../core/protocol.js';
 import { type HandshakeRequest, ServerProtocol } from '../core/server-protocol.js';
 import { Heartbeat } from '../io/heartbeat.js';
@@ -10,6 +10,7 @@ import { attach, type FrontOptions, listen, type Listening } from '../io/listeni
 import { Peer, type PeerEvent } from '../io/peer.js';
 import { address, type UpgradeSocket } from '../io/upgrade.js';
 import { batchingAcrossSockets, flushAll } from '../io/write-batching.js';
+import type { Broker } from './broker.js';
 import { ConnectionTable } from './connection-table.js';
 import { Event, SendStatus } from './constants.js';
 import { EventQueue } from './event-queue.js';
@@ -28,6 +29,12 @@ export interface StartOptions {
   tls?: SecureContextOptions & TlsOptions;
   /** Where to write one line per failure (websocket-cpp's errStream). */
   errStream?: Writable;
+  /**
+   * Share the port with other processes that listen on it with `reusePort` too; the kernel
+   * spreads connections over them (SO_REUSEPORT). Node 22.12 or later on Linux or a BSD;
+   * elsewhere `start` rejects with an error whose code is `ERR_REUSEPORT_UNSUPPORTED`.
+   */
+  reusePort?: boolean;
 }
 
 export interface StopOptions {
@@ -61,7 +68,8 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
   private readonly connectionOptions: ResolvedConnectionOptions;
   private readonly queue: EventQueue<ServerEvent, ServerSession<T>>;
   private readonly table = new ConnectionTable<ServerSession<T>>();
-  private readonly topics = new Topics<ServerSession<T>>();
+  private readonly topics: Topics<ServerSession<T>>;
+  private readonly broker: Broker | undefined;
   private readonly gate: UpgradeGate<ServerSession<T>>;
   private readonly heartbeat: Heartbeat;
   /** Every session whose socket is not closed yet, handshakes included: stop() waits for them. */
@@ -78,6 +86,8 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     this.queue = new EventQueue(this.connectionOptions.clock, (event, session) => this.table.taken(event, session), turnBatching);
     this.gate = new UpgradeGate({ maxConnections: options.maxConnections });
     this.heartbeat = new Heartbeat(this.connectionOptions, () => this.peers());
+    const broker = (this.broker = options.broker);
+    this.topics = new Topics(broker && { held: (topic) => broker.hold(topic), released: (topic) => broker.release(topic) });
   }
 
   /** The port listened on (after `start`). */
@@ -98,6 +108,7 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     const options: StartOptions = typeof hostOrOptions === 'string' ? { host: hostOrOptions, port, ...(errStream ? { errStream } : {}) } : hostOrOptions;
     this.errStream = options.errStream;
     this.listening = await listen(options, this.frontOptions(), this.upgrade);
+    this.openBroker();
   }
 
   /** Serves WebSockets on the program's own http/https server (one port for pages and sockets). */
@@ -105,6 +116,7 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     if (this.listening) throw new Error('server already started');
     this.errStream = errStream;
     this.listening = attach(server, this.frontOptions(), this.upgrade);
+    this.openBroker();
   }
 
   /** The next event, or undefined at once. */
@@ -162,14 +174,24 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return session !== undefined && this.topics.unsubscribe(session, topic);
   }
 
-  /** Sends to every subscriber of `topic`, encoding the frame once. Returns how many took it. */
+  /**
+   * Sends to every subscriber of `topic`, encoding the frame once; with a broker, to its
+   * subscribers on every server sharing it too. Returns how many of this server's took it.
+   */
   publish(topic: string, data: string | Uint8Array): number {
+    this.broker?.publish(topic, data);
     const members = this.topics.subscribers(topic);
     if (!members) return 0;
-    const frame = encodeMessage(data);
-    let delivered = 0;
-    for (const session of members) delivered += accepted(session.sendEncoded(frame));
-    return delivered;
+    return deliver(members, encodeMessage(data));
+  }
+
+  /**
+   * Resolves once what other servers publish to `topic` from now on reaches this server's
+   * subscribers: with a broker, once it confirmed the subscription (at once while it cannot
+   * reach its peers); without one, or for a topic nobody here holds, at once.
+   */
+  whenSubscribed(topic: string): Promise<void> {
+    return this.broker?.subscribed(topic) ?? Promise.resolve();
   }
 
   /** Starts the close handshake; false for an unknown, closing or closed id. */
@@ -318,6 +340,18 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     this.heartbeat.stop();
     this.listening?.detach();
     await listenerClosed;
+    await this.broker?.close();
+  }
+
+  /** The broker starts with the server: from now on its messages have somewhere to go, its failures a log. */
+  private openBroker(): void {
+    this.broker?.open({
+      deliver: (topic, payload, binary) => {
+        const members = this.topics.subscribers(topic);
+        if (members) deliver(members, encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, payload));
+      },
+      log: (line) => this.log(line),
+    });
   }
 
   private *peers(): Iterable<Peer> {
@@ -360,6 +394,13 @@ function handshakeFacts(socket: UpgradeSocket, request: HandshakeRequest): Hands
     headers: request.headers,
     protocol: request.protocol,
   };
+}
+
+/** Sends one encoded frame to each session; returns how many took it. */
+function deliver(sessions: Iterable<Session<unknown, ServerProtocol>>, frame: EncodedFrame): number {
+  let delivered = 0;
+  for (const session of sessions) delivered += accepted(session.sendEncoded(frame));
+  return delivered;
 }
 
 function accepted(status: SendStatus): number {

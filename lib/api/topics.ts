@@ -3,13 +3,24 @@ export interface TopicMember {
   topics: Set<string> | undefined;
 }
 
+/** Who hears when a topic gains its first member and loses its last (a broker). */
+export interface TopicWatcher {
+  held(topic: string): void;
+  released(topic: string): void;
+}
+
 /** Which members hold which topic, both ways, so a member leaving drops out of all of them. */
 export class Topics<M extends TopicMember> {
   private readonly members = new Map<string, Set<M>>();
 
+  constructor(private readonly watcher?: TopicWatcher) {}
+
   subscribe(member: M, topic: string): void {
     let members = this.members.get(topic);
-    if (!members) this.members.set(topic, (members = new Set()));
+    if (!members) {
+      this.members.set(topic, (members = new Set()));
+      this.watcher?.held(topic);
+    }
     members.add(member);
     (member.topics ??= new Set()).add(topic);
   }
@@ -34,6 +45,9 @@ export class Topics<M extends TopicMember> {
   private leave(member: M, topic: string): void {
     const members = this.members.get(topic);
     members?.delete(member);
-    if (members?.size === 0) this.members.delete(topic);
+    if (members?.size === 0) {
+      this.members.delete(topic);
+      this.watcher?.released(topic);
+    }
   }
 }

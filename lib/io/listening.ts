@@ -13,6 +13,15 @@ export interface ListenOptions {
   port?: number | undefined;
   /** Serve wss:// with these node:tls options (key, cert, …). */
   tls?: (SecureContextOptions & TlsOptions) | undefined;
+  /** SO_REUSEPORT: several processes listen on one port (Node 22.12+, Linux and the BSDs). */
+  reusePort?: boolean | undefined;
+}
+
+/** Node took `reusePort` in `listen()` in 22.12 and 23.1; older versions ignore it without a word. */
+export function reusePortSupported(version = process.versions.node, platform = process.platform): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const node = major >= 23 || (major === 22 && minor >= 12);
+  return node && ['linux', 'freebsd', 'openbsd', 'netbsd', 'darwin', 'dragonfly', 'sunos', 'aix'].includes(platform);
 }
 
 /** What every front needs: the clock, the handshake limits, plain requests, the log. */
@@ -39,6 +48,11 @@ export interface Listening {
  * requests to an internal node:http server (onRequest, or 426).
  */
 export async function listen(options: ListenOptions, front: FrontOptions, onUpgrade: UpgradeHandler): Promise<Listening> {
+  if (options.reusePort && !reusePortSupported()) {
+    const err: NodeJS.ErrnoException = new Error(`reusePort needs Node 22.12 or later on Linux or a BSD (this is Node ${process.versions.node} on ${process.platform})`);
+    err.code = 'ERR_REUSEPORT_UNSUPPORTED';
+    throw err;
+  }
   const { handshakeTimeout, maxHandshakeBytes } = front;
   // Nagle off, as node:http does: over TLS a first small frame otherwise waits ~40 ms behind the session tickets.
   const server = options.tls ? createTlsServer({ noDelay: true, ...options.tls, handshakeTimeout }) : createNetServer({ noDelay: true });
@@ -52,7 +66,8 @@ export async function listen(options: ListenOptions, front: FrontOptions, onUpgr
   const netFront = new NetFront(server, plainHttp, onUpgrade, front);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, options.host, () => {
+    const where = { port: options.port ?? 0, host: options.host, ...(options.reusePort ? { reusePort: true } : {}) };
+    server.listen(where, () => {
       server.off('error', reject);
       resolve();
     });
