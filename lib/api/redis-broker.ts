@@ -12,8 +12,8 @@ type Listener = (...args: any[]) => void;
 /** What the broker needs of any Redis client: node-redis and ioredis clients both have it. */
 export interface RedisClientLike {
   publish(channel: string, message: Buffer): Promise<unknown>;
-  subscribe(channel: string | string[], ...rest: any[]): unknown;
-  unsubscribe(channel: string | string[], ...rest: any[]): unknown;
+  subscribe(...args: any[]): unknown;
+  unsubscribe(...args: any[]): unknown;
   on(event: string, listener: Listener): unknown;
   off(event: string, listener: Listener): unknown;
 }
@@ -154,6 +154,7 @@ class RedisPubSubBroker implements RedisBroker {
       );
     }
     for (const [client, event, listener] of this.listeners.splice(0)) client.off(event, listener);
+    this.host = undefined;
   }
 
   /** SUBSCRIBE: `subscribed(topic)` waits for its answer (or for Redis to be found gone). */

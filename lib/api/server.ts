@@ -107,16 +107,21 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     if (this.listening) throw new Error('server already started');
     const options: StartOptions = typeof hostOrOptions === 'string' ? { host: hostOrOptions, port, ...(errStream ? { errStream } : {}) } : hostOrOptions;
     this.errStream = options.errStream;
-    this.listening = await listen(options, this.frontOptions(), this.upgrade);
     this.openBroker();
+    try {
+      this.listening = await listen(options, this.frontOptions(), this.upgrade);
+    } catch (err) {
+      await this.broker?.close();
+      throw err;
+    }
   }
 
   /** Serves WebSockets on the program's own http/https server (one port for pages and sockets). */
   attach(server: HttpServer, errStream?: Writable): void {
     if (this.listening) throw new Error('server already started');
     this.errStream = errStream;
-    this.listening = attach(server, this.frontOptions(), this.upgrade);
     this.openBroker();
+    this.listening = attach(server, this.frontOptions(), this.upgrade);
   }
 
   /** The next event, or undefined at once. */

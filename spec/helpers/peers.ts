@@ -92,5 +92,5 @@ export const pythonWebsockets = peer(
   'apt-get install python3-websockets',
 );
 
-/** redis-server on PATH (for tests to come). */
+/** redis-server on PATH (spec/interop/redis.test.ts, spec/integration/demo-cluster.test.ts). */
 export const redisServer = peer('redis-server (on PATH)', () => onPath('redis-server'), 'apt-get install redis-server');
