@@ -1,8 +1,12 @@
-/** Wires the demo together: one port serves the page (demo/public/) and the WebSocket endpoint /ws. */
+/**
+ * Wires the demo together: one port serves the page (demo/public/) and the WebSocket endpoint /ws.
+ * With `redisUrl`, this process is one of a cluster sharing users, routes, groups and the stream.
+ */
 import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
 import { Server } from '../lib/index.js';
 import { DemoApp, WS_PATH } from './app.js';
+import { Cluster } from './cluster.js';
 import { answer, serveStatic } from './static.js';
 
 export interface DemoOptions {
@@ -12,6 +16,8 @@ export interface DemoOptions {
   port?: number;
   /** Where the server logs failures. */
   errStream?: Writable;
+  /** Share users, routes, groups and the stream with the other demo processes on this Redis. */
+  redisUrl?: string;
 }
 
 export interface RunningDemo {
@@ -23,9 +29,11 @@ export interface RunningDemo {
 const TICK_HZ = 30;
 const PUBLIC = fileURLToPath(new URL('./public/', import.meta.url));
 
-export async function startDemo({ host = '127.0.0.1', port = 0, errStream }: DemoOptions = {}): Promise<RunningDemo> {
+export async function startDemo({ host = '127.0.0.1', port = 0, errStream, redisUrl }: DemoOptions = {}): Promise<RunningDemo> {
   const files = serveStatic(PUBLIC);
+  const cluster = redisUrl ? await Cluster.connect(redisUrl, (line) => errStream?.write(`${line}\n`)) : undefined;
   const server = new Server({
+    ...(cluster ? { broker: cluster.broker } : {}),
     // Handshakes wait for the loop, which refuses any path but /ws with 404 before upgrading.
     manualAccept: true,
     maxMessageSize: 64 * 1024,
@@ -37,14 +45,21 @@ export async function startDemo({ host = '127.0.0.1', port = 0, errStream }: Dem
       files(req, res);
     },
   });
-  await server.start(host, port, errStream);
-  const app = new DemoApp(server);
+  try {
+    await server.start(host, port, errStream);
+  } catch (err) {
+    cluster?.close();
+    throw err;
+  }
+  const app = new DemoApp(server, cluster);
   const loop = setInterval(() => app.tick(), 1000 / TICK_HZ);
   return {
     port: server.port,
     async stop() {
       clearInterval(loop);
+      await cluster?.leave();
       await server.stop();
+      cluster?.close();
     },
   };
 }

@@ -1,6 +1,8 @@
 /**
  * `npm start`: the four-workflow demo on one port, the page at / and the WebSocket at /ws.
  *   HOST (default 127.0.0.1, this machine only; 0.0.0.0 for every interface), PORT (default 8080; 0 = any free port).
+ *   REDIS_URL (e.g. redis://127.0.0.1:6379): one of several demo processes sharing users, routes,
+ *   groups and the stream through that Redis; without it, one process on its own.
  * Prints "ready http://HOST:PORT/" once listening. Ctrl-C (or SIGTERM) closes every connection with 1001 and exits.
  */
 import { startDemo } from './demo.js';
@@ -12,10 +14,12 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
-const demo = await startDemo({ host, port, errStream: process.stderr }).catch((err: NodeJS.ErrnoException) => {
-  console.error(`cannot listen on ${host}:${port}: ${err.code ?? err.message}`);
+const redisUrl = process.env.REDIS_URL || undefined;
+const demo = await startDemo({ host, port, errStream: process.stderr, redisUrl }).catch((err: NodeJS.ErrnoException) => {
+  console.error(err.code ? `cannot listen on ${host}:${port}: ${err.code}` : err.message);
   process.exit(1);
 });
+if (redisUrl) console.log(`sharing users, routes, groups and the stream through ${redisUrl}`);
 console.log(`ready http://${urlHost(host)}:${demo.port}/`);
 
 const shutDown = () => void demo.stop().then(() => process.exit(0));

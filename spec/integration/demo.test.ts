@@ -10,90 +10,9 @@ import { request } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
+import { DemoPeer as Peer, type Message } from '../helpers/demo-peer.js';
 import { startDemo, type RunningDemo } from '../../demo/demo.js';
 import { pythonWebsockets } from '../helpers/peers.js';
-
-type Message = Record<string, any>;
-
-/** A `ws` client that keeps every JSON message it gets, to be taken by type. */
-class Peer {
-  /** Every message received, in arrival order. */
-  readonly history: Message[] = [];
-  private readonly inbox: Message[] = [];
-  private wake: (() => void) | undefined;
-
-  private constructor(readonly socket: WebSocket) {
-    socket.on('message', (data, binary) => {
-      assert.equal(binary, false, 'the demo sends text only');
-      const message = JSON.parse(data.toString());
-      this.history.push(message);
-      this.inbox.push(message);
-      this.wake?.();
-    });
-  }
-
-  static async open(url: string): Promise<Peer> {
-    const socket = new WebSocket(url);
-    const peer = new Peer(socket);
-    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
-    return peer;
-  }
-
-  /** Logs in and takes the welcome and the first users list. */
-  static async login(url: string, name: string): Promise<Peer> {
-    const peer = await Peer.open(url);
-    peer.send({ type: 'login', name });
-    assert.deepEqual(await peer.take('welcome'), { type: 'welcome', name });
-    await peer.take('users');
-    return peer;
-  }
-
-  send(message: Message | string | Buffer): void {
-    this.socket.send(typeof message === 'object' && !Buffer.isBuffer(message) ? JSON.stringify(message) : message);
-  }
-
-  /** The first message of `type` (earlier ones of other types stay), waiting up to 2 s. */
-  async take(type: string, timeoutMs = 2000): Promise<Message> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const index = this.inbox.findIndex((m) => m.type === type);
-      if (index >= 0) return this.inbox.splice(index, 1)[0]!;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no "${type}" message within ${timeoutMs} ms; got ${JSON.stringify(this.inbox)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-  }
-
-  /** Sends a request and expects exactly this error. */
-  async refused(message: Message | string | Buffer, reason: string | RegExp, requestType?: string): Promise<void> {
-    this.send(message);
-    const error = await this.take('error');
-    if (typeof reason === 'string') assert.equal(error.reason, reason);
-    else assert.match(error.reason, reason);
-    assert.equal(error.request, requestType);
-  }
-
-  /** Asserts no message of `type` arrives for `ms`. */
-  async none(type: string, ms: number): Promise<void> {
-    await new Promise((resolve) => setTimeout(resolve, ms));
-    assert.equal(this.inbox.filter((m) => m.type === type).length, 0, `unexpected ${type}: ${JSON.stringify(this.inbox)}`);
-  }
-
-  get open(): boolean {
-    return this.socket.readyState === WebSocket.OPEN;
-  }
-
-  close(): Promise<void> {
-    this.socket.close();
-    return new Promise((resolve) => this.socket.once('close', () => resolve()));
-  }
-}
 
 let demo: RunningDemo;
 let base: string;
