@@ -493,6 +493,61 @@ export async function broadcast(port: number, o: BroadcastOptions): Promise<Resu
   return { value: m.rate, extra: lost ? { ...m.cpu, lostConnections: lost } : m.cpu };
 }
 
+export interface CrossPublishOptions extends BroadcastOptions {
+  /** How long the subscribers' server gets to confirm its Redis subscription before the first publish. */
+  settleMs: number;
+}
+
+/**
+ * cross-publish: one connection to server A publishes, `conns` connections to server B (another
+ * process, the same Redis) receive; `window` messages in flight, each counted complete once every
+ * receiver has it. value: publishes/s that crossed to all of B's subscribers.
+ */
+export async function crossPublish(portA: number, portB: number, o: CrossPublishOptions): Promise<Result> {
+  const frame = maskedFrame(o.size);
+  const all = Buffer.concat(Array.from({ length: o.window }, () => frame));
+  const batches = Array.from({ length: o.window + 1 }, (_, k) => all.subarray(0, k * frame.length));
+  const W = o.window;
+  const N = o.conns;
+  const ring = new Int32Array(W);
+  let complete = 0;
+  let sent = 0;
+  let running = true;
+  let lost = 0;
+  let sender: Conn | undefined;
+  const pump = (): void => {
+    const k = complete + W - sent;
+    if (k > 0 && running && sender) {
+      sender.sock.write(batches[k]!);
+      sent += k;
+    }
+  };
+  const onMessages: Handler = (c, k) => {
+    for (let m = c.recv - k; m < c.recv; m++) ring[m % W]!++;
+    let advanced = false;
+    while (ring[complete % W] === N) {
+      ring[complete % W] = 0;
+      complete++;
+      advanced = true;
+    }
+    if (advanced) pump();
+  };
+  const onGone = (): void => {
+    if (running) lost++;
+  };
+  await openMany(portB, N, 100, (c) => {
+    c.onMessages = onMessages;
+    c.onGone = onGone;
+  });
+  [sender] = await openMany(portA, 1, 1, (c) => (c.onGone = onGone));
+  await sleep(o.settleMs);
+  pump();
+  const m = await measure(() => complete, o);
+  running = false;
+  destroyAll();
+  return { value: m.rate, extra: { ...m.cpu, deliveriesPerSecond: Math.round(m.rate * N), ...(lost ? { lostConnections: lost } : {}) } };
+}
+
 export interface LatencyOptions {
   size: number;
   warmMs: number; // round trips for this long first, unrecorded (JIT tiers up in both processes)

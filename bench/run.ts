@@ -203,6 +203,17 @@ function procStatCpu(): CpuTicks {
   }
 }
 
+/** utime + stime of a process, in seconds (Linux /proc); NaN if unreadable. */
+function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
 class ServerProc {
   port = 0;
   private tail: string[] = [];
@@ -233,7 +244,7 @@ class ServerProc {
     );
   }
 
-  static async start(target: Target, mode: string, flags: string[] = []): Promise<ServerProc> {
+  static async start(target: Target, mode: string, flags: string[] = [], env: Record<string, string> = {}): Promise<ServerProc> {
     const port = await freePort();
     const spec = TARGETS[target]!;
     const nodeArgs = ['--expose-gc', ...flags, '--import', 'tsx', spec.script, String(port), mode];
@@ -242,7 +253,7 @@ class ServerProc {
       : [process.execPath, nodeArgs];
     const child = spawn(cmd, args as string[], {
       cwd: spec.cwd,
-      env: { ...process.env, ...spec.env, PORT: String(port), BENCH_MODE: mode },
+      env: { ...process.env, ...spec.env, ...env, PORT: String(port), BENCH_MODE: mode },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const srv = new ServerProc(target, child);
@@ -293,13 +304,7 @@ class ServerProc {
 
   /** utime + stime of the server process, in seconds (Linux /proc). */
   cpuSeconds(): number {
-    try {
-      const stat = readFileSync(`/proc/${this.child.pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(f[11]) + Number(f[12])) / CLK_TCK;
-    } catch {
-      return NaN;
-    }
+    return cpuSecondsOf(this.child.pid);
   }
 
   /**
@@ -354,7 +359,11 @@ interface Metric {
 interface Scenario extends Metric {
   name: string;
   title: string;
-  mode: 'echo' | 'broadcast';
+  mode: 'echo' | 'broadcast' | 'publish';
+  /** the targets that have this scenario at all (default: every one) */
+  only?: Target[];
+  /** needs the run's redis-server (REDIS_URL in every server's environment) */
+  redis?: boolean;
   higherIsBetter: boolean;
   /** more rows from the same samples (latency: p99.9 besides p99) */
   also?: Metric[];
@@ -466,6 +475,29 @@ const SCENARIOS: Scenario[] = [
     run: (s) => load.broadcast(s.port, { ...W, conns: 1000, size: 64, window: bcastWindow }),
     c: { scenario: 'broadcast', keys: { conns: 1000, size: 64, window: bcastWindow, ...CW } },
   },
+  // Two wspoll processes and one redis-server: A publishes what its one client sends, B's 100
+  // clients are subscribed. wspoll only: the other targets have no broker.
+  {
+    name: 'cross-publish',
+    title: 'publish 64 B across processes through Redis (node-redis), 100 subscribers on the other server, 64 in flight',
+    mode: 'publish',
+    only: ['wspoll'],
+    redis: true,
+    unit: 'msgs/s',
+    higherIsBetter: true,
+    goals: [],
+    ceiling: 'none',
+    async run(a) {
+      const b = await ServerProc.start('wspoll', 'publish', [], { BENCH_SUBSCRIBE: '1' });
+      // "server" CPU is all three: both wspoll processes and redis-server
+      load.probe.serverCpuSeconds = () => a.cpuSeconds() + b.cpuSeconds() + cpuSecondsOf(redisChild?.pid);
+      try {
+        return await load.crossPublish(a.port, b.port, { ...W, conns: 100, size: 64, window: 64, settleMs: 300 });
+      } finally {
+        await b.stop();
+      }
+    },
+  },
   {
     name: 'latency',
     title: 'RTT, 1 conn, 32 B, same core',
@@ -485,6 +517,7 @@ const SCENARIOS: Scenario[] = [
 
 /** A metric's goals, with "never behind ws" added when none is against ws. */
 function goalsOf(m: Metric): Goal[] {
+  if ((m as Partial<Scenario>).only?.includes('ws') === false) return m.goals;
   return m.goals.some((g) => g.vs === 'ws') ? m.goals : [...m.goals, { vs: 'ws', ratio: 1 }];
 }
 
@@ -622,6 +655,42 @@ async function measureOne(sc: Scenario, target: Target, round: number): Promise<
   }
 }
 
+// ---- redis-server for the cross-process scenario: one for the whole run, no persistence --------
+let redisChild: ChildProcess | undefined;
+async function startRedis(): Promise<string> {
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--loglevel', 'warning'];
+  const [cmd, cmdArgs] = pinned ? ['taskset', ['-c', '1', 'redis-server', ...args]] : ['redis-server', args];
+  const child = spawn(cmd, cmdArgs as string[], { stdio: 'ignore' });
+  redisChild = child;
+  const failed = new Promise<never>((_, reject) => {
+    child.once('error', (e) => reject(new Error(`redis-server: ${e.message} (apt-get install redis-server)`)));
+    child.once('exit', (code) => reject(new Error(`redis-server exited (${code}); is it installed? (apt-get install redis-server)`)));
+  });
+  failed.catch(() => {});
+  const deadline = Date.now() + 10000;
+  while (Date.now() < deadline) {
+    const up = await Promise.race([
+      failed,
+      new Promise<boolean>((resolve) => {
+        const sock = net.connect(port, '127.0.0.1', () => (sock.destroy(), resolve(true)));
+        sock.once('error', () => resolve(false));
+      }),
+    ]);
+    if (up) return `redis://127.0.0.1:${port}`;
+    await sleep(50);
+  }
+  throw new Error('redis-server did not listen within 10 s');
+}
+if (scenarios.some((sc) => sc.redis)) {
+  try {
+    process.env.REDIS_URL = await startRedis();
+  } catch (e) {
+    for (const sc of scenarios.filter((x) => x.redis)) unavailable[`wspoll/${sc.mode}`] = (e as Error).message;
+  }
+}
+process.once('exit', () => redisChild?.kill('SIGKILL'));
+
 /** A measurement disturbed by other processes (> 15 % of a core) is taken again, a few times per run; the less disturbed one counts. */
 let retriesLeft = 10;
 const t0 = Date.now();
@@ -639,7 +708,7 @@ for (let round = 1; round <= rounds; round++) {
       targets.includes(t),
     );
     for (const target of order) {
-      if (unavailable[`${target}/${sc.mode}`]) continue;
+      if (unavailable[`${target}/${sc.mode}`] || (sc.only && !sc.only.includes(target))) continue;
       let smp = await measureOne(sc, target, round);
       const noisy = Number(smp.extra?.['otherCpu'] ?? 0);
       if (noisy > 15 && retriesLeft > 0) {
@@ -739,7 +808,7 @@ function rowOf(sc: Scenario, m: Metric, first: boolean): Row {
     rawVsWs: (med.raw ?? NaN) / (med.ws ?? NaN),
     goals,
     goal: goals.map((g) => `${sign}${g.ratio}× ${g.vs}`).join(', '),
-    pass: goals.some((g) => g.pass === false) ? false : goals.some((g) => g.pass === null) ? null : true,
+    pass: goals.length === 0 ? null : goals.some((g) => g.pass === false) ? false : goals.some((g) => g.pass === null) ? null : true,
     generator: first ? generatorVerdict(sc, med) : '',
     cpu,
   };

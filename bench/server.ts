@@ -5,6 +5,9 @@
 //   echo:      every message back to its sender with its type (string → text, Buffer → binary);
 //   broadcast: every message to all connections, sender included, through server.broadcast()
 //              (the frame is encoded once).
+//   publish:   with a Redis broker on REDIS_URL (node-redis clients): every message is published
+//              to topic `bench`; with BENCH_SUBSCRIBE=1 every connection subscribes to it. Two
+//              such processes on one Redis, one of each kind: the cross-process scenario.
 // Default limits, except maxMessageSize, large enough for the 64 KiB scenario.
 // The loop is the low-latency one: await next(), then drain what is already queued with poll().
 // WSPOLL_BENCH_LIB=/path/to/other/lib/index.js runs this same server on another checkout's library
@@ -18,12 +21,12 @@ const { Server, Event }: typeof import('../lib/index.js') = await import(
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const mode = process.argv[3] ?? process.env.BENCH_MODE ?? 'echo';
-if (mode !== 'echo' && mode !== 'broadcast') {
+if (mode !== 'echo' && mode !== 'broadcast' && mode !== 'publish') {
   console.error(`unknown mode ${mode}`);
   process.exit(2);
 }
 
-const server = new Server({ maxMessageSize: 1 << 20 });
+const server = new Server({ maxMessageSize: 1 << 20, ...(mode === 'publish' ? { broker: await redisBrokerFrom(process.env.REDIS_URL) } : {}) });
 await server.start('127.0.0.1', port);
 
 process.on('SIGUSR2', () => {
@@ -35,14 +38,34 @@ console.log(`ready ${server.port}`);
 
 type Ev = NonNullable<ReturnType<typeof server.poll>>;
 
+const subscribe = process.env.BENCH_SUBSCRIBE === '1';
 const handle =
   mode === 'echo'
     ? (ev: Ev): void => {
         if (ev.type === Event.Message) server.send(ev.connId, ev.message);
       }
-    : (ev: Ev): void => {
-        if (ev.type === Event.Message) server.broadcast(ev.message);
-      };
+    : mode === 'broadcast'
+      ? (ev: Ev): void => {
+          if (ev.type === Event.Message) server.broadcast(ev.message);
+        }
+      : (ev: Ev): void => {
+          if (ev.type === Event.Message) server.publish('bench', ev.message);
+          else if (ev.type === Event.NewConnection && subscribe) server.subscribe(ev.connId, 'bench');
+        };
+
+/** A broker on two node-redis clients of `url` (this checkout's wspoll/redis). */
+async function redisBrokerFrom(url: string | undefined) {
+  if (!url) {
+    console.error('publish mode needs REDIS_URL');
+    process.exit(2);
+  }
+  const { createClient } = await import('redis');
+  const { redisBroker } = await import('../lib/redis.js');
+  const publisher = createClient({ url });
+  const subscriber = publisher.duplicate();
+  await Promise.all([publisher.connect(), subscriber.connect()]);
+  return redisBroker({ publisher, subscriber });
+}
 
 for (;;) {
   handle(await server.next());

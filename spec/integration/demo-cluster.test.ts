@@ -20,6 +20,8 @@ interface DemoProcess {
   ws: string;
   /** Everything it wrote to stderr (its error log). */
   log: string[];
+  /** What it printed up to its ready line. */
+  output: string;
 }
 
 /** Runs demo/server.ts with REDIS_URL and waits for its "ready http://HOST:PORT/" line. */
@@ -43,7 +45,7 @@ async function startDemo(redisUrl: string): Promise<DemoProcess> {
     });
     child.once('exit', (code) => reject(new Error(`demo/server.ts exited (${code}) before ready:\n${output}${log.join('\n')}`)));
   });
-  return { child, ws: `${url.replace(/^http/, 'ws')}ws`, log };
+  return { child, ws: `${url.replace(/^http/, 'ws')}ws`, log, output };
 }
 
 async function stopDemo({ child }: DemoProcess): Promise<void> {
@@ -78,8 +80,9 @@ describe('two demo processes sharing one Redis', { skip: redisServer.skip }, () 
     await redis?.close();
   });
 
-  test('npm start without REDIS_URL is one process; with it the processes say so', () => {
+  test('each process says where it shares its users, on its own port', () => {
     assert.notEqual(a.ws, b.ws);
+    for (const demo of [a, b]) assert.ok(demo.output.includes(`sharing users, routes, groups and the stream through ${redis.url}`), demo.output);
   });
 
   test('a name is taken cluster-wide; users lists everyone, on every login and logout', async () => {
