@@ -1,0 +1,144 @@
+import { Duplex } from 'node:stream';
+import type { Clock, Timer } from './clock.js';
+import type { MemoryPath, PathReader } from './memory-path.js';
+
+/** Where a memory socket is, and where its peer is. */
+export interface SocketAddresses {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+}
+
+/**
+ * One end of a memory connection: a Duplex that stands in for a net.Socket. What it writes goes
+ * on its outgoing path, what arrives on its incoming path is read from it; end() sends a FIN
+ * after the data, destroy() a FIN too, and from then on it reads nothing. It has a net.Socket's
+ * addresses and setters (setNoDelay and setKeepAlive change nothing here; setTimeout counts idle
+ * time on the network's clock), so clients written for net.Socket can use it.
+ */
+export class MemorySocket extends Duplex implements PathReader {
+  localAddress: string;
+  localPort: number;
+  remoteAddress: string;
+  remotePort: number;
+  readonly remoteFamily = 'IPv4';
+  /** True until the connection is set up (a client's 'connect'). */
+  connecting: boolean;
+  private idleMs = 0;
+  private idleTimer: Timer | undefined;
+  private finSent = false;
+
+  constructor(
+    private readonly outgoing: MemoryPath,
+    private readonly incoming: MemoryPath,
+    addresses: SocketAddresses,
+    private readonly clock: Clock,
+    options: { allowHalfOpen: boolean; connecting: boolean },
+  ) {
+    super({ allowHalfOpen: options.allowHalfOpen });
+    this.localAddress = addresses.localAddress;
+    this.localPort = addresses.localPort;
+    this.remoteAddress = addresses.remoteAddress;
+    this.remotePort = addresses.remotePort;
+    this.connecting = options.connecting;
+    incoming.attachReader(this);
+  }
+
+  /** The connection is set up: data may flow, 'connect' is emitted. */
+  connected(): void {
+    this.connecting = false;
+    this.outgoing.writerConnected();
+    this.emit('connect');
+    this.emit('ready');
+  }
+
+  address(): { address: string; family: string; port: number } {
+    return { address: this.localAddress, family: 'IPv4', port: this.localPort };
+  }
+
+  setNoDelay(_noDelay?: boolean): this {
+    return this;
+  }
+
+  setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
+    return this;
+  }
+
+  /** Emits 'timeout' after `ms` without a byte either way (0 turns it off), as net.Socket does. */
+  setTimeout(ms: number, callback?: () => void): this {
+    this.idleMs = ms;
+    if (callback) {
+      if (ms === 0) this.off('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    this.armIdleTimer();
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
+  }
+
+  // PathReader: what the incoming path hands over.
+
+  get unread(): number {
+    return this.readableLength;
+  }
+
+  deliver(bytes: Buffer): boolean {
+    this.armIdleTimer();
+    return this.push(bytes);
+  }
+
+  deliverEnd(): void {
+    this.push(null);
+  }
+
+  // Duplex.
+
+  override _read(): void {
+    this.incoming.readerWantsMore();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.armIdleTimer();
+    this.outgoing.write([chunk], callback);
+  }
+
+  override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
+    this.armIdleTimer();
+    this.outgoing.write(
+      chunks.map((c) => c.chunk),
+      callback,
+    );
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    this.sendFin();
+    callback();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.idleTimer?.cancel();
+    this.outgoing.writerGone();
+    this.sendFin();
+    this.incoming.readerClosed();
+    callback(error);
+  }
+
+  private sendFin(): void {
+    if (this.finSent) return;
+    this.finSent = true;
+    this.outgoing.end();
+  }
+
+  private armIdleTimer(): void {
+    this.idleTimer?.cancel();
+    this.idleTimer = this.idleMs > 0 && !this.destroyed ? this.clock.setTimeout(() => this.emit('timeout'), this.idleMs) : undefined;
+  }
+}
