@@ -106,6 +106,7 @@ export class MemoryConnection {
       clock: wiring.clock,
       touched: () => wiring.touched(),
       delivered: (bytes) => wiring.delivered(this, direction, bytes),
+      deadEnd: () => (direction === 'toServer' ? this.toClient : this.toServer).signal('reset'),
     });
     this.toServer = new MemoryPath(pathHost('toServer'), bufferBytes, latencyMs, pieceBytes, (signal) => this.arrived(signal));
     this.toClient = new MemoryPath(pathHost('toClient'), bufferBytes, latencyMs, pieceBytes, (signal) => this.answered(signal));
@@ -137,8 +138,9 @@ export class MemoryConnection {
     this.toClient.cut();
   }
 
-  /** The client's connection request reached the server's side: a listener takes it, or it is refused. */
+  /** The client's connection request, or its reset, reached the server's side. */
   private arrived(signal: Signal): void {
+    if (signal === 'reset') return void this.server?.destroy(connectionError('ECONNRESET', 'read', this.host, this.port));
     if (signal !== 'open') return;
     this.opening = false;
     const listener = this.wiring.listenerFor(this.host, this.port);
@@ -161,18 +163,12 @@ export class MemoryConnection {
     listener.emit('connection', socket);
   }
 
-  /** The server's answer to the connection request reached the client. */
+  /** The server's answer to the connection request, or its reset, reached the client. */
   private answered(signal: Signal): void {
     const client = this.client;
     if (client.destroyed) return;
     if (signal === 'open') return client.connected();
-    const error = Object.assign(new Error(`connect ECONNREFUSED ${this.host}:${this.port}`), {
-      code: 'ECONNREFUSED',
-      syscall: 'connect',
-      address: this.host,
-      port: this.port,
-    });
-    client.destroy(error);
+    client.destroy(signal === 'refused' ? connectionError('ECONNREFUSED', 'connect', this.host, this.port) : connectionError('ECONNRESET', 'read', this.host, this.port));
   }
 
   private track(socket: MemorySocket): void {
@@ -322,6 +318,12 @@ export class MemoryNetwork {
     while (used.has(this.lastPort));
     return this.lastPort;
   }
+}
+
+/** An error as node:net makes it for a refused or reset connection. */
+function connectionError(code: 'ECONNREFUSED' | 'ECONNRESET', syscall: string, host: string, port: number): Error {
+  const message = code === 'ECONNREFUSED' ? `connect ECONNREFUSED ${host}:${port}` : 'read ECONNRESET';
+  return Object.assign(new Error(message), { code, syscall, address: host, port });
 }
 
 function key(host: string | undefined, port: number): string {

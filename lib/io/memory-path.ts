@@ -17,10 +17,12 @@ export interface PathHost {
   touched(): void;
   /** Every chunk handed to a reader, for the network's taps. */
   delivered(bytes: Buffer): void;
+  /** Data came for a reader that is gone: its end answers with a reset. */
+  deadEnd(): void;
 }
 
 /** One step of the connection's life that travels on a path, in order with the bytes. */
-export type Signal = 'open' | 'refused';
+export type Signal = 'open' | 'refused' | 'reset';
 
 interface Item {
   /** Bytes, the writer's FIN (null), or a signal of the connection's setup. */
@@ -39,7 +41,8 @@ interface HeldWrite {
  * queue plus what the reader has not read, as a kernel's buffers would); after that the writer's
  * stream buffers it and reports backpressure. Taken bytes arrive in order, `latencyMs` later
  * (without latency: on the microtask queue), in pieces of `pieceBytes` when set. A stalled path
- * holds its bytes until resumed; a cut one loses them.
+ * holds its bytes until resumed; a cut one loses them. Data for a reader that is gone is lost
+ * and answered with a reset, as TCP answers data for a closed socket.
  */
 export class MemoryPath {
   /** One-way delay of what is taken from now on, in ms of the network's clock. */
@@ -54,6 +57,7 @@ export class MemoryPath {
   private reader: PathReader | undefined;
   private readerFull = false;
   private readerGone = false;
+  private resetSent = false;
   private writerReady = false;
   private stalledFlag = false;
   private cutFlag = false;
@@ -118,6 +122,7 @@ export class MemoryPath {
 
   /** A write: taken now if there is room (the callback runs), else held until there is. */
   write(chunks: Buffer[], callback: () => void): void {
+    if (this.readerGone) this.deadEnd();
     if (this.cutFlag || this.readerGone) return callback();
     if (this.held !== undefined) throw new Error('a memory socket writes one chunk at a time');
     this.held = { chunks, callback };
@@ -139,6 +144,7 @@ export class MemoryPath {
   /** The reader is gone: what is on its way and what comes later is dropped. */
   readerClosed(): void {
     this.readerGone = true;
+    if (this.queuedBytes > 0) this.deadEnd();
     this.clear();
   }
 
@@ -152,6 +158,12 @@ export class MemoryPath {
   cut(): void {
     this.cutFlag = true;
     this.clear();
+  }
+
+  private deadEnd(): void {
+    if (this.resetSent || this.cutFlag) return;
+    this.resetSent = true;
+    this.host.deadEnd();
   }
 
   private clear(): void {

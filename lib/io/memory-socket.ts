@@ -97,6 +97,8 @@ export class MemorySocket extends Duplex implements PathReader {
 
   deliverEnd(): void {
     this.push(null);
+    // As net.Socket does at EOF: 'end' comes even when nobody reads, once nothing is left unread.
+    this.read(0);
   }
 
   // Duplex.
