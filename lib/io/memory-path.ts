@@ -28,26 +28,35 @@ interface Item {
   /** Bytes, the writer's FIN (null), or a signal of the connection's setup. */
   bytes: Buffer | null | Signal;
   due: number;
+  /** Bytes of it already read. */
+  read: number;
 }
+
+/** The most one read hands over, as node:net reads at most 64 KiB from the kernel at a time. */
+const READ_BYTES = 64 * 1024;
 
 interface HeldWrite {
   chunks: Buffer[];
+  /** The chunks before this one are taken. */
+  next: number;
   callback: () => void;
 }
 
 /**
  * One direction of a memory connection: what the socket at one end writes, on its way to the
- * socket at the other. A write is taken while the path holds less than `bufferBytes` (its own
- * queue plus what the reader has not read, as a kernel's buffers would); after that the writer's
- * stream buffers it and reports backpressure. Taken bytes arrive in order, `latencyMs` later
- * (without latency: on the microtask queue), in pieces of `pieceBytes` when set. A stalled path
+ * socket at the other. A write's chunks are taken while the path holds less than `bufferBytes`
+ * (its own queue plus what the reader has not read, as a kernel's buffers would); the write is
+ * done once all are, and until then the writer's stream buffers the rest and reports
+ * backpressure. Taken bytes arrive in order, `latencyMs` later
+ * (without latency: on the microtask queue), in reads of what has arrived, up to 64 KiB, as a
+ * kernel hands them out (or in pieces of `pieceBytes` when set). A stalled path
  * holds its bytes until resumed; a cut one loses them. Data for a reader that is gone is lost
  * and answered with a reset, as TCP answers data for a closed socket.
  */
 export class MemoryPath {
   /** One-way delay of what is taken from now on, in ms of the network's clock. */
   latencyMs: number;
-  /** Deliver in pieces of at most this many bytes (0: each write as it was written). */
+  /** Deliver in pieces of at most this many bytes (0: reads of up to 64 KiB, as a kernel's). */
   pieceBytes: number;
   /** Bytes handed to the reader so far. */
   bytesDelivered = 0;
@@ -120,12 +129,12 @@ export class MemoryPath {
     this.enqueue(signal);
   }
 
-  /** A write: taken now if there is room (the callback runs), else held until there is. */
+  /** A write: its chunks are taken while there is room; the callback runs once all are. */
   write(chunks: Buffer[], callback: () => void): void {
     if (this.readerGone) this.deadEnd();
     if (this.cutFlag || this.readerGone) return callback();
-    if (this.held !== undefined) throw new Error('a memory socket writes one chunk at a time');
-    this.held = { chunks, callback };
+    if (this.held !== undefined) throw new Error('a memory socket writes one batch at a time');
+    this.held = { chunks, next: 0, callback };
     this.takeHeld();
   }
 
@@ -174,18 +183,19 @@ export class MemoryPath {
 
   private takeHeld(): void {
     const held = this.held;
-    if (held === undefined || !this.writerReady || this.bufferedBytes >= this.bufferBytes) return;
-    this.held = undefined;
+    if (held === undefined || !this.writerReady) return;
     // Copied, as a kernel copies what a socket writes: the reader owns its bytes (it unmasks
     // them in place) and the writer may reuse its own.
-    for (const chunk of held.chunks) this.enqueue(Buffer.from(chunk));
+    while (held.next < held.chunks.length && this.bufferedBytes < this.bufferBytes) this.enqueue(Buffer.from(held.chunks[held.next++]!));
+    if (held.next < held.chunks.length) return;
+    this.held = undefined;
     held.callback();
   }
 
   private enqueue(bytes: Buffer | null | Signal): void {
     if (this.cutFlag || this.readerGone) return;
     const latency = this.latencyMs;
-    this.queue.push({ bytes, due: this.host.clock.now() + latency });
+    this.queue.push({ bytes, due: this.host.clock.now() + latency, read: 0 });
     if (bytes instanceof Buffer) this.queuedBytes += bytes.length;
     this.host.touched();
     if (latency > 0) this.host.clock.setTimeout(() => this.drain(), latency);
@@ -214,20 +224,36 @@ export class MemoryPath {
       }
       const reader = this.reader;
       if (reader === undefined) return;
-      this.queue.shift();
       this.host.touched();
       if (bytes === null) {
+        this.queue.shift();
         reader.deliverEnd();
         continue;
       }
-      this.queuedBytes -= bytes.length;
-      this.bytesDelivered += bytes.length;
-      this.host.delivered(bytes);
-      const piece = this.pieceBytes > 0 ? this.pieceBytes : bytes.length;
-      for (let at = 0; at < bytes.length; at += piece) {
-        if (!reader.deliver(at === 0 && piece >= bytes.length ? bytes : bytes.subarray(at, at + piece))) this.readerFull = true;
+      const read = this.read(now);
+      const piece = this.pieceBytes > 0 ? this.pieceBytes : read.length;
+      for (let at = 0; at < read.length; at += piece) {
+        if (!reader.deliver(piece >= read.length ? read : read.subarray(at, at + piece))) this.readerFull = true;
       }
     }
     this.takeHeld();
+  }
+
+  /** One read: the data due at the head of the queue, up to READ_BYTES. */
+  private read(now: number): Buffer {
+    const parts: Buffer[] = [];
+    let length = 0;
+    for (let item = this.queue[0]; item !== undefined && item.due <= now && item.bytes instanceof Buffer && length < READ_BYTES; item = this.queue[0]) {
+      const bytes = item.bytes;
+      if (item.read === 0) this.host.delivered(bytes);
+      const part = bytes.subarray(item.read, item.read + READ_BYTES - length);
+      item.read += part.length;
+      if (item.read === bytes.length) this.queue.shift();
+      parts.push(part);
+      length += part.length;
+    }
+    this.queuedBytes -= length;
+    this.bytesDelivered += length;
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
   }
 }
