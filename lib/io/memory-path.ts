@@ -91,7 +91,7 @@ export class MemoryPath {
 
   /** Bytes taken from the writer and not yet read at the other end. */
   get bufferedBytes(): number {
-    return this.queuedBytes + (this.reader?.unread ?? 0);
+    return this.queuedBytes + (this.readerGone ? 0 : (this.reader?.unread ?? 0));
   }
 
   /** The reader's end stops reading, as a program that stalls: what comes waits. */
@@ -131,8 +131,7 @@ export class MemoryPath {
 
   /** A write: its chunks are taken while there is room; the callback runs once all are. */
   write(chunks: Buffer[], callback: () => void): void {
-    if (this.readerGone) this.deadEnd();
-    if (this.cutFlag || this.readerGone) return callback();
+    if (this.cutFlag) return callback();
     if (this.held !== undefined) throw new Error('a memory socket writes one batch at a time');
     this.held = { chunks, next: 0, callback };
     this.takeHeld();
@@ -150,11 +149,10 @@ export class MemoryPath {
     held?.callback();
   }
 
-  /** The reader is gone: what is on its way and what comes later is dropped. */
+  /** The reader is gone: what arrives from now on is dropped, and data answered with a reset. */
   readerClosed(): void {
     this.readerGone = true;
-    if (this.queuedBytes > 0) this.deadEnd();
-    this.clear();
+    this.scheduleDrain();
   }
 
   /** The reader wants more (its stream's buffer ran low). */
@@ -166,16 +164,6 @@ export class MemoryPath {
   /** The connection is cut: everything on the way and everything later is lost. */
   cut(): void {
     this.cutFlag = true;
-    this.clear();
-  }
-
-  private deadEnd(): void {
-    if (this.resetSent || this.cutFlag) return;
-    this.resetSent = true;
-    this.host.deadEnd();
-  }
-
-  private clear(): void {
     this.queue.length = 0;
     this.queuedBytes = 0;
     this.writerGone();
@@ -193,7 +181,7 @@ export class MemoryPath {
   }
 
   private enqueue(bytes: Buffer | null | Signal): void {
-    if (this.cutFlag || this.readerGone) return;
+    if (this.cutFlag) return;
     const latency = this.latencyMs;
     this.queue.push({ bytes, due: this.host.clock.now() + latency, read: 0 });
     if (bytes instanceof Buffer) this.queuedBytes += bytes.length;
@@ -225,10 +213,16 @@ export class MemoryPath {
       const reader = this.reader;
       if (reader === undefined) return;
       this.host.touched();
+      if (this.readerGone) {
+        this.dropHead();
+        continue;
+      }
       if (bytes === null) {
         this.queue.shift();
         reader.deliverEnd();
-        continue;
+        // The reader says 'end' on the next tick: what comes after the FIN (a reset) waits for it.
+        if (this.queue.length > 0) process.nextTick(() => this.drain());
+        return;
       }
       const read = this.read(now);
       const piece = this.pieceBytes > 0 ? this.pieceBytes : read.length;
@@ -237,6 +231,16 @@ export class MemoryPath {
       }
     }
     this.takeHeld();
+  }
+
+  /** The head arrived at a reader that is gone: lost, and data is answered with a reset (once). */
+  private dropHead(): void {
+    const { bytes } = this.queue.shift()!;
+    if (!(bytes instanceof Buffer)) return;
+    this.queuedBytes -= bytes.length;
+    if (this.resetSent) return;
+    this.resetSent = true;
+    this.host.deadEnd();
   }
 
   /** One read: the data due at the head of the queue, up to READ_BYTES. */

@@ -394,6 +394,25 @@ describe('plain sockets of the network, for other clients', () => {
     assert.match(text, /\r\n\r\nhello \/page\n$/);
   });
 
+  it('data that reaches a closed socket is answered with a reset (ECONNRESET), a round trip after it was sent', async () => {
+    const network = new MemoryNetwork({ latencyMs: 10 });
+    const listener = network.listen(80);
+    const accepted = new Promise<NodeJS.ReadableStream & { destroy(): void }>((resolve) => listener.once('connection', resolve));
+    const socket = network.connect(80, 'game.test', { allowHalfOpen: true });
+    await network.settle();
+    (await accepted).destroy();
+    let ended = -1;
+    let reset: { code: string; at: number } | undefined;
+    socket.on('end', () => (ended = network.clock.now()));
+    socket.on('error', (err: NodeJS.ErrnoException) => (reset = { code: err.code!, at: network.clock.now() }));
+    socket.resume();
+    await network.settle();
+    assert.equal(ended, 30, 'the FIN of the closed end came first');
+    socket.write('too late');
+    await network.settle();
+    assert.deepEqual(reset, { code: 'ECONNRESET', at: 50 });
+  });
+
   it('setTimeout counts idle time on the network clock, as net.Socket does', async () => {
     const { network } = await serve();
     const socket = network.connect(80, 'game.test');
