@@ -1,9 +1,11 @@
 /**
- * The demo's game loop logic: each `tick()` answers every waiting event, then publishes one
- * stream sample every other tick. Groups and the stream are the server's topics, so
- * each of their frames is encoded once whatever the number of receivers.
+ * The demo's game loop logic: each `tick()` answers every waiting event, moves the arena's
+ * dots and sends their positions, then publishes one stream sample every other tick. Groups,
+ * the stream and the arena are the server's topics, so each of their frames is encoded once
+ * whatever the number of receivers.
  */
 import { Event, type Server, type ServerEvent } from '../lib/index.js';
+import { Arena } from './arena.js';
 import { parseRequest, Refusal, type Reply, type Request } from './protocol.js';
 
 export const WS_PATH = '/ws';
@@ -27,14 +29,22 @@ export class DemoApp {
   /** Logged-in users by connection. Kept here: the server forgets a connection's data before its Disconnect is polled. */
   private readonly users = new Map<number, User>();
   private readonly byName = new Map<string, number>();
+  private readonly arena: Arena;
   private ticks = 0;
   private seq = 0;
 
-  constructor(private readonly server: Server) {}
+  /** `tickHz`: how often the loop calls `tick()` (the arena's dots move by it). */
+  constructor(
+    private readonly server: Server,
+    tickHz: number,
+  ) {
+    this.arena = new Arena(server, tickHz);
+  }
 
   /** One step of the game loop. */
   tick(): void {
     for (let event; (event = this.server.poll()); ) this.handle(event);
+    this.arena.step();
     if (++this.ticks % STREAM_EVERY === 0) this.publishSample();
   }
 
@@ -88,6 +98,14 @@ export class DemoApp {
       case 'unsubscribe':
         this.server.unsubscribe(connId, Topic.stream);
         return this.reply(connId, { type: 'unsubscribed' });
+      case 'enter':
+        return this.reply(connId, this.arena.enter(connId, user.name));
+      case 'move':
+        if (!this.arena.move(connId, request.dx, request.dy)) this.error(connId, 'enter the arena first', request.type);
+        return;
+      case 'exit':
+        this.arena.leave(connId);
+        return this.reply(connId, { type: 'exited' });
     }
   }
 
@@ -104,6 +122,7 @@ export class DemoApp {
   private logout(connId: number): void {
     const user = this.users.get(connId);
     if (!user) return;
+    this.arena.leave(connId);
     this.users.delete(connId);
     this.byName.delete(user.name);
     this.publishUsers();

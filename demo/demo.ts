@@ -1,7 +1,8 @@
 /** Wires the demo together: one port serves the page (demo/public/) and the WebSocket endpoint /ws. */
 import { fileURLToPath } from 'node:url';
 import type { Writable } from 'node:stream';
-import { Server } from '../lib/index.js';
+import { type Clock, Server } from '../lib/index.js';
+import type { MemoryNetwork } from '../lib/testing.js';
 import { DemoApp, WS_PATH } from './app.js';
 import { answer, serveStatic } from './static.js';
 
@@ -12,6 +13,8 @@ export interface DemoOptions {
   port?: number;
   /** Where the server logs failures. */
   errStream?: Writable;
+  /** Serve on this memory network instead of TCP (bots in tests); the game loop then ticks on its clock. */
+  network?: MemoryNetwork;
 }
 
 export interface RunningDemo {
@@ -20,31 +23,45 @@ export interface RunningDemo {
   stop(): Promise<void>;
 }
 
-const TICK_HZ = 30;
+export const TICK_HZ = 30;
 const PUBLIC = fileURLToPath(new URL('./public/', import.meta.url));
 
-export async function startDemo({ host = '127.0.0.1', port = 0, errStream }: DemoOptions = {}): Promise<RunningDemo> {
+export async function startDemo({ host = '127.0.0.1', port = 0, errStream, network }: DemoOptions = {}): Promise<RunningDemo> {
   const files = serveStatic(PUBLIC);
   const server = new Server({
     // Handshakes wait for the loop, which refuses any path but /ws with 404 before upgrading.
     manualAccept: true,
     maxMessageSize: 64 * 1024,
-    // Notice dead peers within ~20 s, so their names come free.
-    pingInterval: 10_000,
+    // A ping after 2 s of silence measures each connection's round trip (the arena shows it);
+    // a dead peer is noticed within ~12 s, so its name comes free.
+    pingInterval: 2_000,
     pingTimeout: 10_000,
     onRequest: (req, res) => {
       if (req.url?.split('?')[0] === WS_PATH) return answer(res, 426, 'this is the WebSocket endpoint', { Upgrade: 'websocket' });
       files(req, res);
     },
   });
-  await server.start(host, port, errStream);
-  const app = new DemoApp(server);
-  const loop = setInterval(() => app.tick(), 1000 / TICK_HZ);
+  await server.start({ host, port, ...(errStream ? { errStream } : {}), ...(network ? { network } : {}) });
+  const app = new DemoApp(server, TICK_HZ);
+  const stopLoop = every(1000 / TICK_HZ, () => app.tick(), network?.clock);
   return {
     port: server.port,
     async stop() {
-      clearInterval(loop);
+      stopLoop();
       await server.stop();
     },
   };
+}
+
+/** Calls `tick` every `ms`, on `clock` when given (a memory network's), else on Node's timers; returns a function that stops it. */
+function every(ms: number, tick: () => void, clock?: Clock): () => void {
+  if (!clock) {
+    const interval = setInterval(tick, ms);
+    return () => clearInterval(interval);
+  }
+  let timer = clock.setTimeout(function step() {
+    tick();
+    timer = clock.setTimeout(step, ms);
+  }, ms);
+  return () => timer.cancel();
 }
