@@ -82,9 +82,8 @@ export class MemoryConnection {
   readonly toClient: MemoryPath;
   /** The client's end. */
   readonly client: MemorySocket;
-  /** The server's end, once the connection reached a listener. */
-  server: MemorySocket | undefined;
   readonly clientAddress = CLIENT_ADDRESS;
+  private serverEnd: MemorySocket | undefined;
   private cutFlag = false;
   /** The client's connection request has not reached the server's side yet. */
   private opening = true;
@@ -121,6 +120,11 @@ export class MemoryConnection {
     this.toServer.signal('open');
   }
 
+  /** The server's end, once the connection reached a listener. */
+  get server(): MemorySocket | undefined {
+    return this.serverEnd;
+  }
+
   /** True once cut. */
   get isCut(): boolean {
     return this.cutFlag;
@@ -140,7 +144,7 @@ export class MemoryConnection {
 
   /** The client's connection request, or its reset, reached the server's side. */
   private arrived(signal: Signal): void {
-    if (signal === 'reset') return void this.server?.destroy(connectionError('ECONNRESET', 'read', this.host, this.port));
+    if (signal === 'reset') return void this.serverEnd?.destroy(connectionError('ECONNRESET', 'read', this.host, this.port));
     if (signal !== 'open') return;
     this.opening = false;
     const listener = this.wiring.listenerFor(this.host, this.port);
@@ -156,7 +160,7 @@ export class MemoryConnection {
       this.wiring.clock,
       { allowHalfOpen: false, connecting: false },
     );
-    this.server = socket;
+    this.serverEnd = socket;
     this.track(socket);
     this.toClient.signal('open');
     this.toClient.writerConnected();
