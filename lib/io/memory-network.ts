@@ -82,9 +82,7 @@ export class MemoryConnection {
   readonly toClient: MemoryPath;
   /** The client's end. */
   readonly client: MemorySocket;
-  readonly clientAddress = CLIENT_ADDRESS;
   private serverEnd: MemorySocket | undefined;
-  private cutFlag = false;
   /** The client's connection request has not reached the server's side yet. */
   private opening = true;
   private openSockets = 0;
@@ -125,18 +123,12 @@ export class MemoryConnection {
     return this.serverEnd;
   }
 
-  /** True once cut. */
-  get isCut(): boolean {
-    return this.cutFlag;
-  }
-
   /**
    * Cuts the connection without a close, as a pulled cable: what is on its way is lost, and so
    * is everything either side writes later. Both sockets stay open and hear nothing more; only
    * their own timeouts (heartbeat, close timeout) end them.
    */
   cut(): void {
-    this.cutFlag = true;
     this.opening = false;
     this.toServer.cut();
     this.toClient.cut();
@@ -197,7 +189,6 @@ export class MemoryConnection {
 export class MemoryNetwork {
   /** The time of everything on the network: timers and deliveries run when it is advanced. */
   readonly clock: VirtualClock;
-  readonly seed: number;
   private readonly wiring: Wiring;
   private readonly keys: SeededRandom;
   private readonly listeners = new Map<string, MemoryListener>();
@@ -209,8 +200,7 @@ export class MemoryNetwork {
   private activity = 0;
 
   constructor(options: MemoryNetworkOptions = {}) {
-    this.seed = options.seed ?? 1;
-    this.keys = new SeededRandom(this.seed);
+    this.keys = new SeededRandom(options.seed ?? 1);
     this.clock = new VirtualClock(0, () => this.idle());
     const defaults = {
       latencyMs: options.latencyMs ?? 0,

@@ -58,8 +58,6 @@ export class MemoryPath {
   latencyMs: number;
   /** Deliver in pieces of at most this many bytes (0: reads of up to 64 KiB, as a kernel's). */
   pieceBytes: number;
-  /** Bytes handed to the reader so far. */
-  bytesDelivered = 0;
   private readonly queue: Item[] = [];
   private queuedBytes = 0;
   private held: HeldWrite | undefined;
@@ -257,7 +255,6 @@ export class MemoryPath {
       length += part.length;
     }
     this.queuedBytes -= length;
-    this.bytesDelivered += length;
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts, length);
   }
 }

@@ -14,15 +14,14 @@ export interface SocketAddresses {
  * One end of a memory connection: a Duplex that stands in for a net.Socket. What it writes goes
  * on its outgoing path, what arrives on its incoming path is read from it; end() sends a FIN
  * after the data, destroy() a FIN too, and from then on it reads nothing. It has a net.Socket's
- * addresses and setters (setNoDelay and setKeepAlive change nothing here; setTimeout counts idle
- * time on the network's clock), so clients written for net.Socket can use it.
+ * addresses, `connecting`, 'connect', setNoDelay (nothing to change here) and setTimeout (idle time
+ * on the network's clock), which is what clients written for a net.Socket (ws, node:http) use.
  */
 export class MemorySocket extends Duplex implements PathReader {
-  localAddress: string;
-  localPort: number;
-  remoteAddress: string;
-  remotePort: number;
-  readonly remoteFamily = 'IPv4';
+  readonly localAddress: string;
+  readonly localPort: number;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
   /** True until the connection is set up (a client's 'connect'). */
   connecting: boolean;
   private idleMs = 0;
@@ -50,18 +49,9 @@ export class MemorySocket extends Duplex implements PathReader {
     this.connecting = false;
     this.outgoing.writerConnected();
     this.emit('connect');
-    this.emit('ready');
-  }
-
-  address(): { address: string; family: string; port: number } {
-    return { address: this.localAddress, family: 'IPv4', port: this.localPort };
   }
 
   setNoDelay(_noDelay?: boolean): this {
-    return this;
-  }
-
-  setKeepAlive(_enable?: boolean, _initialDelay?: number): this {
     return this;
   }
 
@@ -73,14 +63,6 @@ export class MemorySocket extends Duplex implements PathReader {
       else this.once('timeout', callback);
     }
     this.armIdleTimer();
-    return this;
-  }
-
-  ref(): this {
-    return this;
-  }
-
-  unref(): this {
     return this;
   }
 
