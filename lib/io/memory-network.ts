@@ -11,7 +11,7 @@ export interface MemoryNetworkOptions {
   seed?: number;
   /** One-way delay of each new connection, both directions, in ms of `network.clock`. @default 0 */
   latencyMs?: number;
-  /** Deliver in pieces of at most this many bytes on each new connection. @default 0: each write whole */
+  /** Deliver in pieces of at most this many bytes on each new connection. @default 0: reads of up to 64 KiB, as from a kernel */
   pieceBytes?: number;
   /** What each direction of a connection holds between its two sockets before the writer backs up. @default 64 KiB */
   bufferBytes?: number;
@@ -20,12 +20,13 @@ export interface MemoryNetworkOptions {
 /** Which way bytes travel on a connection. */
 export type Direction = 'toServer' | 'toClient';
 
-/** Bytes handed to a reader: what `tap` reports. */
+/** One write, as its bytes reach the reader: what `tap` reports. */
 export interface Delivery {
   connection: MemoryConnection;
   direction: Direction;
   /** `network.clock.now()` when they arrived. */
   at: number;
+  /** A copy of what was written. */
   bytes: Buffer;
 }
 
@@ -270,7 +271,7 @@ export class MemoryNetwork {
     }
   }
 
-  /** Calls `listener` with every chunk handed to a reader, in order; returns a function that stops it. */
+  /** Calls `listener` with every write as it reaches its reader, in order; returns a function that stops it. */
   tap(listener: (delivery: Delivery) => void): () => void {
     this.taps.add(listener);
     return () => this.taps.delete(listener);

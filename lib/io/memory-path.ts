@@ -15,7 +15,7 @@ export interface PathHost {
   readonly clock: Clock;
   /** Something moved: the network is not idle. */
   touched(): void;
-  /** Every chunk handed to a reader, for the network's taps. */
+  /** Every write as its first bytes reach the reader, for the network's taps. */
   delivered(bytes: Buffer): void;
   /** Data came for a reader that is gone: its end answers with a reset. */
   deadEnd(): void;
@@ -47,11 +47,11 @@ interface HeldWrite {
  * socket at the other. A write's chunks are taken while the path holds less than `bufferBytes`
  * (its own queue plus what the reader has not read, as a kernel's buffers would); the write is
  * done once all are, and until then the writer's stream buffers the rest and reports
- * backpressure. Taken bytes arrive in order, `latencyMs` later
- * (without latency: on the microtask queue), in reads of what has arrived, up to 64 KiB, as a
- * kernel hands them out (or in pieces of `pieceBytes` when set). A stalled path
- * holds its bytes until resumed; a cut one loses them. Data for a reader that is gone is lost
- * and answered with a reset, as TCP answers data for a closed socket.
+ * backpressure. Taken bytes arrive in order, `latencyMs` later (without latency: on the
+ * microtask queue), in reads of what has arrived, up to 64 KiB, as a kernel hands them out (or
+ * in pieces of `pieceBytes` when set). A stalled path holds its bytes until resumed; a cut one
+ * loses them. Data for a reader that is gone is lost and answered with a reset, as TCP answers
+ * data for a closed socket.
  */
 export class MemoryPath {
   /** One-way delay of what is taken from now on, in ms of the network's clock. */
@@ -233,9 +233,9 @@ export class MemoryPath {
 
   /** The head arrived at a reader that is gone: lost, and data is answered with a reset (once). */
   private dropHead(): void {
-    const { bytes } = this.queue.shift()!;
+    const { bytes, read } = this.queue.shift()!;
     if (!(bytes instanceof Buffer)) return;
-    this.queuedBytes -= bytes.length;
+    this.queuedBytes -= bytes.length - read;
     if (this.resetSent) return;
     this.resetSent = true;
     this.host.deadEnd();
