@@ -1,9 +1,9 @@
+import type { EventEmitter } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Clock } from './clock.js';
-import type { EventEmitter } from 'node:events';
 import { attachHttpFront } from './http-front.js';
 import type { MemoryNetwork } from './memory-network.js';
 import { NetFront } from './net-front.js';
