@@ -1,7 +1,8 @@
 /**
- * The demo's game loop logic: each `tick()` answers every waiting event, then publishes one
- * stream sample every other tick. Groups and the stream are the server's topics, so
- * each of their frames is encoded once whatever the number of receivers.
+ * The demo's game loop logic: each `tick()` answers every waiting event, moves the arena's
+ * dots and sends their positions, then publishes one stream sample every other tick. Groups and
+ * the stream are the server's topics, and the arena's state one broadcast, so each of their
+ * frames is encoded once whatever the number of receivers.
  *
  * With a Cluster (REDIS_URL), several processes share the users, routes, groups and stream:
  * names are claimed in Redis, a routed message goes to the topic of the recipient's connection
@@ -10,6 +11,7 @@
  * connection's later requests back, so each connection is still answered in order.
  */
 import { Event, type Server, type ServerEvent } from '../lib/index.js';
+import { Arena } from './arena.js';
 import type { Cluster } from './cluster.js';
 import { parseRequest, Refusal, type Reply, type Request } from './protocol.js';
 
@@ -41,19 +43,24 @@ export class DemoApp {
   private readonly claiming = new Set<string>();
   /** Cluster only: connections whose requests wait behind one that waits for Redis. */
   private readonly held = new Map<number, ServerEvent[]>();
+  private readonly arena: Arena;
   private ticks = 0;
   private seq = 0;
 
+  /** `tickHz`: how often the loop calls `tick()` (the arena's dots move by it). */
   constructor(
     private readonly server: Server,
+    tickHz: number,
     private readonly cluster?: Cluster,
   ) {
+    this.arena = new Arena(server, tickHz);
     if (cluster) cluster.events = { names: () => this.sendUsers(), conflict: (name) => this.evict(name) };
   }
 
   /** One step of the game loop. */
   tick(): void {
     for (let event; (event = this.server.poll()); ) this.handle(event);
+    this.arena.step();
     if (++this.ticks % STREAM_EVERY === 0) this.publishSample();
   }
 
@@ -125,6 +132,14 @@ export class DemoApp {
       case 'unsubscribe':
         this.server.unsubscribe(connId, Topic.stream);
         return this.reply(connId, { type: 'unsubscribed' });
+      case 'enter':
+        return this.reply(connId, this.arena.enter(connId, user.name));
+      case 'move':
+        if (!this.arena.move(connId, request.dx, request.dy)) this.error(connId, 'enter the arena first', request.type);
+        return;
+      case 'exit':
+        this.arena.leave(connId);
+        return this.reply(connId, { type: 'exited' });
     }
   }
 
@@ -173,6 +188,7 @@ export class DemoApp {
   private logout(connId: number): void {
     const user = this.users.get(connId);
     if (!user) return;
+    this.arena.leave(connId);
     this.users.delete(connId);
     this.byName.delete(user.name);
     if (!this.cluster) return this.publishUsers();

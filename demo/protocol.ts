@@ -13,7 +13,22 @@ export type Request =
   | { type: 'leave'; group: string }
   | { type: 'publish'; group: string; text: string }
   | { type: 'subscribe' }
-  | { type: 'unsubscribe' };
+  | { type: 'unsubscribe' }
+  | { type: 'enter' }
+  | { type: 'move'; dx: Step; dy: Step }
+  | { type: 'exit' };
+
+/** A direction along one axis: the arrow keys held. */
+export type Step = -1 | 0 | 1;
+
+/** A player of the arena, as everyone in it sees it. */
+export interface ArenaPlayer {
+  name: string;
+  x: number;
+  y: number;
+  /** The server's last measured round trip to this player, in ms (0.1 ms steps), null before the first. */
+  rtt: number | null;
+}
 
 export type Reply =
   | { type: 'welcome'; name: string }
@@ -26,6 +41,9 @@ export type Reply =
   | { type: 'subscribed' }
   | { type: 'unsubscribed' }
   | { type: 'stream'; seq: number; t: number; value: number }
+  | { type: 'entered'; name: string; width: number; height: number }
+  | { type: 'exited' }
+  | { type: 'arena'; tick: number; players: ArenaPlayer[] }
   | { type: 'error'; reason: string; request?: string };
 
 /** A request the server refuses; `request` is the type it claimed, when it had one. */
@@ -53,6 +71,9 @@ const parsers: Record<Request['type'], Parser> = {
     check(f, 'group', isLabel(Limits.group)) ?? check(f, 'text', isText) ?? { type: 'publish', group: f.group as string, text: f.text as string },
   subscribe: () => ({ type: 'subscribe' }),
   unsubscribe: () => ({ type: 'unsubscribe' }),
+  enter: () => ({ type: 'enter' }),
+  move: (f) => check(f, 'dx', isStep) ?? check(f, 'dy', isStep) ?? { type: 'move', dx: f.dx as Step, dy: f.dy as Step },
+  exit: () => ({ type: 'exit' }),
 };
 
 const rules: Record<string, string> = {
@@ -60,6 +81,8 @@ const rules: Record<string, string> = {
   to: `a user name (1–${Limits.name} characters)`,
   group: `1–${Limits.group} characters, no control characters, no leading or trailing space`,
   text: `1–${Limits.text} characters`,
+  dx: '-1, 0 or 1',
+  dy: '-1, 0 or 1',
 };
 
 /** Reads one client message; other fields than the documented ones are ignored. */
@@ -90,6 +113,10 @@ function check(fields: Fields, key: string, valid: (value: unknown) => boolean):
 function isLabel(max: number): (value: unknown) => boolean {
   return (value) =>
     typeof value === 'string' && value.length > 0 && length(value) <= max && value.trim() === value && !/\p{Cc}/u.test(value);
+}
+
+function isStep(value: unknown): boolean {
+  return value === -1 || value === 0 || value === 1;
 }
 
 function isText(value: unknown): boolean {

@@ -1,4 +1,5 @@
-// The page: a login box, then four tabs, one per workflow, over one reconnecting WebSocket.
+// The page: a login box, then five tabs, one per workflow, over one reconnecting WebSocket.
+import { ArenaView } from './arena.js';
 import { Chart } from './chart.js';
 import { Connection } from './connection.js';
 
@@ -14,9 +15,18 @@ const state = {
   groups: new Set(),
   subscribed: false,
   sampleTimes: [],
+  /** In the arena: entered again after a drop. */
+  inArena: false,
 };
 
+/** The arrow keys and the direction each one holds. */
+const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+/** The arrow keys down now, and the direction last sent for them. */
+const held = new Set();
+let sentMove = '0,0';
+
 const chart = new Chart(byId('stream-chart'));
+const arena = new ArenaView(byId('arena-canvas'), byId('arena-players'));
 const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
 const connection = new Connection(`${scheme}://${location.host}/ws`, {
   open: onOpen,
@@ -43,6 +53,9 @@ function onOpen() {
 
 function onClosed(retryAt) {
   state.name = undefined;
+  held.clear();
+  sentMove = '0,0';
+  arena.update([]); // nobody is where the server last said until it says so again
   document.body.classList.add('offline');
   clearInterval(countdown);
   const show = () => {
@@ -62,6 +75,7 @@ const handlers = {
     document.getElementById('workflows').hidden = false;
     for (const group of state.groups) connection.send({ type: 'join', group });
     if (state.subscribed) connection.send({ type: 'subscribe' });
+    if (state.inArena) connection.send({ type: 'enter' });
   },
   users({ names }) {
     byId('users').textContent = names.map((n) => (n === state.name ? `${n} (you)` : n)).join(', ');
@@ -106,8 +120,22 @@ const handlers = {
     state.sampleTimes = state.sampleTimes.filter((t) => now - t < 1000).concat(now);
     byId('stream-rate').textContent = `${state.sampleTimes.length}/s`;
   },
+  entered({ name, width, height }) {
+    setInArena(true);
+    arena.entered(name, width, height);
+  },
+  exited() {
+    setInArena(false);
+    arena.exited();
+  },
+  arena({ players }) {
+    arena.update(players);
+  },
   error({ reason, request }) {
-    const where = { echo: 'echo-log', route: 'route-log', join: 'group-log', leave: 'group-log', publish: 'group-log', subscribe: 'stream-log', unsubscribe: 'stream-log' }[request];
+    const where = {
+      echo: 'echo-log', route: 'route-log', join: 'group-log', leave: 'group-log', publish: 'group-log',
+      subscribe: 'stream-log', unsubscribe: 'stream-log', enter: 'arena-log', move: 'arena-log', exit: 'arena-log',
+    }[request];
     if (request === 'login') return refusedLogin(reason);
     if (where) return log(where, 'error', reason);
     byId('error-line').textContent = `server: ${reason}`;
@@ -132,6 +160,30 @@ function setSubscribed(on) {
   byId('stream-state').dataset.on = String(on);
   byId('stream-subscribe').disabled = on;
   byId('stream-unsubscribe').disabled = !on;
+}
+
+function setInArena(on) {
+  state.inArena = on;
+  held.clear();
+  sentMove = '0,0';
+  byId('arena-state').textContent = on ? 'inside' : 'outside';
+  byId('arena-state').dataset.on = String(on);
+  byId('arena-enter').disabled = on;
+  byId('arena-exit').disabled = !on;
+}
+
+/** Sends the direction the held arrow keys make, when it changed (opposite keys cancel out). */
+function sendMove() {
+  let dx = 0;
+  let dy = 0;
+  for (const key of held) {
+    dx += ARROWS[key][0];
+    dy += ARROWS[key][1];
+  }
+  const move = `${dx},${dy}`;
+  if (move === sentMove || !state.inArena) return;
+  sentMove = move;
+  connection.send({ type: 'move', dx, dy });
 }
 
 function renderGroups() {
@@ -208,6 +260,24 @@ onSubmit('publish-form', () => {
 
 byId('stream-subscribe').addEventListener('click', () => request({ type: 'subscribe' }));
 byId('stream-unsubscribe').addEventListener('click', () => request({ type: 'unsubscribe' }));
+
+byId('arena-enter').addEventListener('click', () => request({ type: 'enter' }));
+byId('arena-exit').addEventListener('click', () => request({ type: 'exit' }));
+
+window.addEventListener('keydown', (event) => {
+  const arenaShown = !document.querySelector('[data-panel="arena"]').hidden;
+  if (!Object.hasOwn(ARROWS, event.key) || !state.inArena || !arenaShown || event.target.matches?.('input, select')) return;
+  event.preventDefault(); // the page must not scroll
+  held.add(event.key);
+  sendMove();
+});
+window.addEventListener('keyup', (event) => {
+  if (held.delete(event.key)) sendMove();
+});
+window.addEventListener('blur', () => {
+  held.clear();
+  sendMove();
+});
 
 for (const tab of document.querySelectorAll('[role="tab"]')) {
   tab.addEventListener('click', () => {

@@ -5,6 +5,7 @@ import { HandshakeError, TimeoutError } from '../core/errors.js';
 import type { CloseEvent } from '../core/protocol.js';
 import { connectTo } from '../io/connect.js';
 import { Heartbeat } from '../io/heartbeat.js';
+import type { MemoryNetwork } from '../io/memory-network.js';
 import { Peer, type PeerEvent } from '../io/peer.js';
 import { batchingAcrossSockets, flushAll } from '../io/write-batching.js';
 import { ConnectionTable } from './connection-table.js';
@@ -26,8 +27,14 @@ export interface ClientOptions extends ConnectionOptions {
   handshakeTimeout?: number;
   /** node:tls options for wss:// (`ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, …). */
   tls?: TlsConnectionOptions;
-  /** Returns the 4-byte mask key of each frame; pass a fixed one for deterministic tests. @default fresh random keys */
+  /** Returns the 4-byte mask key of each frame; pass a fixed one for deterministic tests. @default fresh random keys (on a memory network: drawn from its seed) */
   maskKey?: () => Uint8Array;
+  /**
+   * Connect through this memory network (`wspoll/testing`) instead of TCP (ws:// only). The
+   * client then runs on `network.clock` unless it was given a `clock`, and its keys come from
+   * the network's seed.
+   */
+  network?: MemoryNetwork;
 }
 
 /** The connection id on every event of a Client: it has exactly one connection. */
@@ -65,6 +72,9 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
    */
   static connect(url: string, options: ClientOptions = {}): Promise<Client> {
     return new Promise<Client>((resolve, reject) => {
+      // On a memory network the keys follow from its seed, so every run sends the same bytes.
+      const seeded = options.network?.random();
+      const maskKey = options.maskKey ?? (seeded && (() => seeded.bytes(4)));
       const protocol = new ClientProtocol(url, {
         protocols: options.protocols,
         headers: options.headers,
@@ -72,7 +82,8 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
         maxMessageSize: options.maxMessageSize ?? Defaults.maxMessageSize,
         // The program may answer earlier messages until it takes the Disconnect (see ConnectionTable).
         deferCloseReply: true,
-        ...(options.maskKey ? { maskKey: options.maskKey } : {}),
+        ...(maskKey ? { maskKey } : {}),
+        ...(seeded ? { handshakeKey: seeded.bytes(16).toString('base64') } : {}),
       });
       new Client(protocol, options, { resolve, reject });
     });
@@ -83,7 +94,7 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
     options: ClientOptions,
     private connecting: Connecting | undefined,
   ) {
-    const connection: ResolvedConnectionOptions = resolveConnectionOptions(options);
+    const connection: ResolvedConnectionOptions = resolveConnectionOptions({ ...options, clock: options.clock ?? options.network?.clock });
     this.queue = new EventQueue(connection.clock, (event, session) => this.table.taken(event, session), {
       active: batchingAcrossSockets,
       afterWake: flushAll,
@@ -92,7 +103,7 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
     this.session.id = CONN_ID;
     this.heartbeat = new Heartbeat(connection, () => [this.session.peer]);
     this.handshakeTimeout = options.handshakeTimeout ?? Defaults.handshakeTimeout;
-    const socket = connectTo(protocol.url, options.tls);
+    const socket = connectTo(protocol.url, options);
     this.session.peer = new Peer(socket, protocol, connection, this.session, this.handshakeTimeout);
   }
 
@@ -109,6 +120,11 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
   /** Bytes waiting in the send buffer. */
   get bufferedAmount(): number {
     return this.session.peer.bufferedAmount;
+  }
+
+  /** The last round-trip time measured with a heartbeat ping and its pong, in ms; undefined before the first. */
+  get rtt(): number | undefined {
+    return this.session.peer.rtt;
   }
 
   /** The next event, or undefined at once. */

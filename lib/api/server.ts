@@ -5,8 +5,10 @@ import { Initiator, Opcode } from '../core/constants.js';
 import { type EncodedFrame, encodeFrame, encodeMessage } from '../core/frame.js';
 import type { CloseEvent } from '../core/protocol.js';
 import { type HandshakeRequest, ServerProtocol } from '../core/server-protocol.js';
+import { clockOf } from '../io/clock.js';
 import { Heartbeat } from '../io/heartbeat.js';
-import { attach, type FrontOptions, listen, type Listening } from '../io/listening.js';
+import { attach, type FrontOptions, listen, listenInMemory, type Listening } from '../io/listening.js';
+import type { MemoryNetwork } from '../io/memory-network.js';
 import { Peer, type PeerEvent } from '../io/peer.js';
 import { address, type UpgradeSocket } from '../io/upgrade.js';
 import { batchingAcrossSockets, flushAll } from '../io/write-batching.js';
@@ -35,6 +37,11 @@ export interface StartOptions {
    * elsewhere `start` rejects with an error whose code is `ERR_REUSEPORT_UNSUPPORTED`.
    */
   reusePort?: boolean;
+  /**
+   * Listen on this memory network (`wspoll/testing`) instead of TCP: no socket, no real time.
+   * The server then runs on `network.clock` unless it was given a `clock`.
+   */
+  network?: MemoryNetwork;
 }
 
 export interface StopOptions {
@@ -51,6 +58,8 @@ export interface ConnectionInfo extends HandshakeFacts {
   bufferedAmount: number;
   /** Bytes of this connection's messages waiting to be polled. */
   queuedBytes: number;
+  /** The last round-trip time measured with a heartbeat ping and its pong, in ms; undefined before the first. */
+  rtt: number | undefined;
 }
 
 /** How the queue's wake-ups fit the turn of the event loop: batched with the writes (see EventQueue). */
@@ -83,7 +92,7 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.connectionOptions = resolveConnectionOptions(options);
-    this.queue = new EventQueue(this.connectionOptions.clock, (event, session) => this.table.taken(event, session), turnBatching);
+    this.queue = new EventQueue(clockOf(this.connectionOptions), (event, session) => this.table.taken(event, session), turnBatching);
     this.gate = new UpgradeGate({ maxConnections: options.maxConnections });
     this.heartbeat = new Heartbeat(this.connectionOptions, () => this.peers());
     const broker = (this.broker = options.broker);
@@ -100,7 +109,7 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return this.queue.length;
   }
 
-  /** Listens on host:port (websocket-cpp order), or with options (TLS for wss://). */
+  /** Listens on host:port (websocket-cpp order), or with options (TLS for wss://, a memory network). */
   start(host: string, port: number, errStream?: Writable): Promise<void>;
   start(options?: StartOptions): Promise<void>;
   async start(hostOrOptions: string | StartOptions = {}, port = 0, errStream?: Writable): Promise<void> {
@@ -108,6 +117,12 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     const options: StartOptions = typeof hostOrOptions === 'string' ? { host: hostOrOptions, port, ...(errStream ? { errStream } : {}) } : hostOrOptions;
     this.errStream = options.errStream;
     this.openBroker();
+    const { network } = options;
+    if (network !== undefined) {
+      if (this.options.clock === undefined) this.connectionOptions.clock = network.clock;
+      this.listening = listenInMemory(network, options, this.frontOptions(), this.upgrade);
+      return;
+    }
     try {
       this.listening = await listen(options, this.frontOptions(), this.upgrade);
     } catch (err) {
@@ -239,7 +254,8 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
   info(connId: number): ConnectionInfo | undefined {
     const session = this.table.get(connId);
     if (!session) return undefined;
-    return { ...session.facts!, bufferedAmount: session.peer.bufferedAmount, queuedBytes: session.queuedBytes };
+    const { peer, queuedBytes } = session;
+    return { ...session.facts!, bufferedAmount: peer.bufferedAmount, queuedBytes, rtt: peer.rtt };
   }
 
   setData(connId: number, value: T): boolean {

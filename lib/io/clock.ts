@@ -28,3 +28,11 @@ export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout: (callback, ms) => new SystemTimer(callback, ms),
 };
+
+/** A Clock that asks `holder.clock` at every call: it follows a holder whose clock is replaced (a Server started on a memory network). */
+export function clockOf(holder: { readonly clock: Clock }): Clock {
+  return {
+    now: () => holder.clock.now(),
+    setTimeout: (callback, ms) => holder.clock.setTimeout(callback, ms),
+  };
+}

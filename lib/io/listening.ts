@@ -1,9 +1,11 @@
+import type { EventEmitter } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { createServer as createTlsServer } from 'node:tls';
 import type { Clock } from './clock.js';
 import { attachHttpFront } from './http-front.js';
+import type { MemoryNetwork } from './memory-network.js';
 import { NetFront } from './net-front.js';
 import { address, type UpgradeHandler } from './upgrade.js';
 
@@ -53,7 +55,7 @@ export async function listen(options: ListenOptions, front: FrontOptions, onUpgr
     err.code = 'ERR_REUSEPORT_UNSUPPORTED';
     throw err;
   }
-  const { handshakeTimeout, maxHandshakeBytes } = front;
+  const { handshakeTimeout } = front;
   // Nagle off, as node:http does: over TLS a first small frame otherwise waits ~40 ms behind the session tickets.
   const server = options.tls ? createTlsServer({ noDelay: true, ...options.tls, handshakeTimeout }) : createNetServer({ noDelay: true });
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: Socket) => {
@@ -61,9 +63,7 @@ export async function listen(options: ListenOptions, front: FrontOptions, onUpgr
     if (err.code !== 'ECONNRESET') front.log(`${address(socket)}: TLS handshake failed: ${err.code ?? err.message}`);
     socket.destroy(); // node leaves it open after a TLS handshake timeout
   });
-  const plainHttp = createHttpServer({ maxHeaderSize: maxHandshakeBytes });
-  attachHttpFront(plainHttp, { ...front, owned: true }, onUpgrade);
-  const netFront = new NetFront(server, plainHttp, onUpgrade, front);
+  const netFront = serveOn(server, front, onUpgrade);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     const where = { port: options.port ?? 0, host: options.host, ...(options.reusePort ? { reusePort: true } : {}) };
@@ -82,6 +82,32 @@ export async function listen(options: ListenOptions, front: FrontOptions, onUpgr
     },
     detach: () => {},
   };
+}
+
+/**
+ * Listens on a port of a memory network, with the same front as a TCP listener: only the
+ * sockets differ. Throws an error with code EADDRINUSE when the port is taken.
+ */
+export function listenInMemory(network: MemoryNetwork, options: ListenOptions, front: FrontOptions, onUpgrade: UpgradeHandler): Listening {
+  if (options.tls) throw new TypeError('the memory network carries ws:// only: no tls');
+  const listener = network.listen(options.port ?? 0, options.host);
+  const netFront = serveOn(listener, front, onUpgrade);
+  return {
+    port: listener.port,
+    close: () => {
+      listener.close();
+      netFront.closeConnections();
+      return Promise.resolve();
+    },
+    detach: () => {},
+  };
+}
+
+/** The front of our own listener: handshakes to `onUpgrade`, plain requests to an internal node:http server. */
+function serveOn(listener: EventEmitter, front: FrontOptions, onUpgrade: UpgradeHandler): NetFront {
+  const plainHttp = createHttpServer({ maxHeaderSize: front.maxHandshakeBytes });
+  attachHttpFront(plainHttp, { ...front, owned: true }, onUpgrade);
+  return new NetFront(listener, plainHttp, onUpgrade, front);
 }
 
 /** Serves WebSockets on a program's own http(s) server (one port for pages and sockets). */

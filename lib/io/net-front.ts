@@ -1,10 +1,10 @@
+import type { EventEmitter } from 'node:events';
 import type { Server as HttpServer } from 'node:http';
-import type { Server as NetServer, Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
 import { headEnd } from '../core/http-head.js';
 import type { Clock, Timer } from './clock.js';
 import { ignoreSocket, readSocket, type SocketReader } from './socket-reader.js';
-import { address, type UpgradeHandler } from './upgrade.js';
+import { address, type UpgradeHandler, type UpgradeSocket } from './upgrade.js';
 
 export interface NetFrontOptions {
   clock: Clock;
@@ -25,7 +25,7 @@ class HeadSniffer implements SocketReader {
 
   constructor(
     private readonly front: NetFront,
-    private readonly socket: Socket,
+    private readonly socket: UpgradeSocket,
     private readonly options: NetFrontOptions,
   ) {
     this.arrivedAt = options.clock.now();
@@ -78,20 +78,21 @@ class HeadSniffer implements SocketReader {
 /**
  * The standalone listener's front: sniffs each new socket's request head, hands handshakes to
  * the upgrade handler with the bytes read, and any other request, with its bytes, to an
- * internal node:http server (onRequest, or 426).
+ * internal node:http server (onRequest, or 426). The listener is a net or tls server, or a
+ * port of a memory network: anything that announces its sockets with 'connection'.
  */
 export class NetFront {
   /** Sockets whose head is being read, and those handed to node:http (keep-alive ones may idle there). */
-  readonly sockets = new Set<Socket>();
+  readonly sockets = new Set<UpgradeSocket>();
 
   constructor(
-    server: NetServer,
+    server: EventEmitter,
     private readonly http: HttpServer,
     readonly onUpgrade: UpgradeHandler,
     options: NetFrontOptions,
   ) {
     // Over TLS, the decrypted socket is the one 'secureConnection' announces.
-    server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: Socket) => {
+    server.on(server instanceof TlsServer ? 'secureConnection' : 'connection', (socket: UpgradeSocket) => {
       // A peer's FIN must not end our side before our close frame is out; node:http expects the
       // same. Set here, not on the server, so a TLS handshake a client abandons with FIN closes.
       socket.allowHalfOpen = true;
@@ -100,7 +101,7 @@ export class NetFront {
   }
 
   /** node:http takes the socket over; it reads later bytes from the handle, so ours go to its 'data' listener. */
-  plain(socket: Socket, data: Buffer): void {
+  plain(socket: UpgradeSocket, data: Buffer): void {
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
     this.http.emit('connection', socket);

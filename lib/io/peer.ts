@@ -51,6 +51,11 @@ export class Peer<P extends AnyProtocol = AnyProtocol> implements SocketReader {
   private lastHeard: number;
   /** When the unanswered ping went out, or -1. */
   private pingSentAt = -1;
+  /** The heartbeat's last ping, until its pong comes: its payload and when it went out. */
+  private probe: { payload: Buffer; sentAt: number } | undefined;
+  private probesSent = 0;
+  /** The last round-trip time measured with a heartbeat ping and its pong, in ms of the clock. */
+  rtt: number | undefined;
   /** The timer of the current stage: the handshake deadline, the close reply owed, the close. */
   private timer: Timer | undefined;
   private stage: 'handshake' | 'open' | 'reply owed' | 'closing' = 'handshake';
@@ -180,7 +185,7 @@ export class Peer<P extends AnyProtocol = AnyProtocol> implements SocketReader {
     if (this.pingSentAt >= 0) {
       if (now - this.pingSentAt >= pingTimeout) this.cut(`ping timeout: no answer within ${pingTimeout} ms`, Initiator.TIMEOUT);
     } else if (now - this.lastHeard >= pingInterval) {
-      this.ping();
+      this.sendProbe(now);
       this.pingSentAt = now;
     }
   }
@@ -219,6 +224,23 @@ export class Peer<P extends AnyProtocol = AnyProtocol> implements SocketReader {
     this.protocol.abort('connection lost', Initiator.PEER);
     this.dispatch();
     this.owner.peerGone();
+  }
+
+  /**
+   * A heartbeat ping. Its payload (a count) tells its pong from the answers to the program's own
+   * pings and from unsolicited pongs (RFC 6455 §5.5.3), so the round trip is measured with it.
+   */
+  private sendProbe(now: number): void {
+    const payload = Buffer.allocUnsafe(4);
+    payload.writeUInt32BE(++this.probesSent >>> 0);
+    if (this.ping(payload)) this.probe = { payload, sentAt: now };
+  }
+
+  private pongReceived(payload: Buffer): void {
+    const probe = this.probe;
+    if (probe === undefined || !payload.equals(probe.payload)) return;
+    this.probe = undefined;
+    this.rtt = this.options.clock.now() - probe.sentAt;
   }
 
   /** After every call into the protocol: pass on its events, schedule its output, act on its closing. */
@@ -266,6 +288,7 @@ export class Peer<P extends AnyProtocol = AnyProtocol> implements SocketReader {
       for (let events = this.protocol.eventsReceived(); events.length > 0; events = this.protocol.eventsReceived()) {
         for (const event of events) {
           if (event.type === 'open') this.opened = true;
+          else if (event.type === 'pong') this.pongReceived(event.payload);
           this.owner.peerEvent(event);
         }
       }

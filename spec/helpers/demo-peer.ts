@@ -79,6 +79,18 @@ export class DemoPeer {
     return last;
   }
 
+  /** Forgets the messages of `type` that arrived so far. */
+  discard(type: string): void {
+    for (let i; (i = this.inbox.findIndex((m) => m.type === type)) >= 0; ) this.inbox.splice(i, 1);
+  }
+
+  /** The newest message of `type` once one more arrived; the older ones of that type are dropped. */
+  async latest(type: string): Promise<Message> {
+    let newest = await this.take(type);
+    for (let i; (i = this.inbox.findIndex((m) => m.type === type)) >= 0; ) newest = this.inbox.splice(i, 1)[0]!;
+    return newest;
+  }
+
   /** Sends a request and expects exactly this error. */
   async refused(message: Message | string | Buffer, reason: string | RegExp, requestType?: string): Promise<void> {
     this.send(message);

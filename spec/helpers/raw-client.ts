@@ -1,5 +1,5 @@
 /**
- * The one raw WebSocket client of the tests, on `node:net` only.
+ * The one raw WebSocket client of the tests, on `node:net` (or any socket that stands in for one).
  *
  * It does the opening handshake itself (or lets a test write any bytes it likes), writes exactly
  * the bytes a test gives it (whole, in chunks, with pauses), and parses what the server sends back
@@ -105,6 +105,8 @@ export interface ClientOptions {
 
 export interface ConnectOptions extends ClientOptions {
   host?: string;
+  /** Opens the socket (default: node:net's connect); a test passes another network's, e.g. a memory network's. */
+  dial?: (port: number, host: string) => net.Socket;
   /** For the TCP connect, and for `open()` the HTTP answer too (default 3000 ms). */
   timeoutMs?: number;
 }
@@ -244,7 +246,7 @@ export class RawClient {
     const host = o.host ?? '127.0.0.1';
     const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT;
     return new Promise((resolve, reject) => {
-      const s = net.connect({ port, host });
+      const s = o.dial ? o.dial(port, host) : net.connect({ port, host });
       const t = setTimeout(() => {
         s.destroy();
         reject(new Error(`TCP connect to ${host}:${port} timed out`));

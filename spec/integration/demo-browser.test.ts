@@ -1,7 +1,8 @@
 /**
  * The demo end to end in headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core):
  * `demo/server.ts` runs as `npm start` would run it, two pages log in as alice and bob, and every
- * workflow is used through the page. Saves screenshots to artifacts/ (git-ignored).
+ * workflow is used through the page, the arena with the keyboard. Saves screenshots to
+ * artifacts/ (git-ignored).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -190,15 +191,50 @@ describe('the demo in headless Chromium', { timeout: 60_000, skip: chromiumPeer.
     assert.equal(await number(bob, 'stream-seq'), last, 'no sample after unsubscribing');
   });
 
+  test('arena: both enter; alice holds the right arrow key and both pages see her dot move, then stop; round trips show', async () => {
+    for (const page of [alice, bob]) {
+      await page.getByTestId('tab-arena').click();
+      await page.getByTestId('arena-enter').click();
+      await shows(page, 'arena-state', /^inside$/);
+    }
+    const row = (name: string) => `[data-testid="arena-players"] tr[data-name="${name}"]`;
+    const xOf = async (page: Page, name: string) => Number(await page.locator(row(name)).getAttribute('data-x'));
+    await bob.waitForSelector(row('alice'));
+    await alice.waitForSelector(row('bob'));
+    const start = await xOf(bob, 'alice');
+
+    await alice.keyboard.down('ArrowRight');
+    await bob.waitForFunction(([selector, from]) => Number(document.querySelector(selector!)?.getAttribute('data-x')) >= Number(from) + 60, [row('alice'), String(start)], {
+      timeout: 5000,
+    });
+    await alice.keyboard.up('ArrowRight');
+    await sleep(300); // the release reaches the server, the last states reach the pages
+    const stopped = await xOf(bob, 'alice');
+    await sleep(300);
+    assert.equal(await xOf(bob, 'alice'), stopped, 'the dot stops when the key is released');
+    assert.equal(await xOf(alice, 'alice'), stopped, 'alice sees herself where bob sees her: the server places both');
+    assert.equal(await alice.evaluate(() => window.scrollY), 0, 'the arrow keys did not scroll the page');
+
+    // Silent for 2 s, each page is pinged by the server's heartbeat: its round trip shows.
+    for (const page of [alice, bob]) {
+      await page.waitForFunction((selector) => /^\d+(\.\d)? ms$/.test(document.querySelector(selector)?.lastElementChild?.textContent ?? ''), row('alice'), { timeout: 8000 });
+      await page.waitForFunction((selector) => /^\d+(\.\d)? ms$/.test(document.querySelector(selector)?.lastElementChild?.textContent ?? ''), row('bob'), { timeout: 8000 });
+    }
+    assert.equal(await alice.getByTestId('arena-canvas').getAttribute('data-players'), '2');
+    await alice.screenshot({ path: `${ARTIFACTS}arena.png`, fullPage: true });
+  });
+
   test('after a server restart both pages reconnect, log in again and rejoin their groups', async () => {
     await stopServer(demo);
     for (const page of [alice, bob]) await shows(page, 'status', /^(disconnected — retrying in \d+ s|connecting…)$/);
     demo = await startServer(demo.port);
     await shows(alice, 'status', /^online as alice$/, 10_000);
     await shows(bob, 'status', /^online as bob$/, 10_000);
+    await alice.getByTestId('tab-group').click();
     await alice.getByTestId('group-text').fill('after restart');
     await alice.getByTestId('group-publish').click();
     await shows(alice, 'group-log', /\[g1\] alice: after restart/);
+    await bob.waitForSelector('[data-testid="arena-players"] tr[data-name="alice"]', { timeout: 5000 }); // both entered the arena again
     await alice.screenshot({ path: `${ARTIFACTS}demo-alice.png`, fullPage: true });
     assert.deepEqual(pageErrors, []);
   });

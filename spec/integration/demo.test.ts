@@ -1,7 +1,8 @@
 /**
- * demo/: the four-workflow server (DemoApp behind a real Server on port 0) driven by clients
+ * demo/: the five-workflow server (DemoApp behind a real Server on port 0) driven by clients
  * nobody here wrote: the `ws` package and Python's `websockets`. Every message type, every
- * error reason, the static files and the /ws-only endpoint.
+ * error reason, the static files and the /ws-only endpoint. Bots playing the arena over a
+ * memory network: spec/integration/demo-arena.test.ts.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -48,7 +49,7 @@ describe('login', () => {
   test('a request before login is refused and the connection stays open', async () => {
     const peer = await Peer.open(url);
     peers.push(peer);
-    for (const type of ['echo', 'route', 'join', 'leave', 'publish', 'subscribe', 'unsubscribe']) {
+    for (const type of ['echo', 'route', 'join', 'leave', 'publish', 'subscribe', 'unsubscribe', 'enter', 'exit']) {
       await peer.refused({ type, text: 'x', to: 'x', group: 'x' }, 'log in first', type);
     }
     peer.send({ type: 'login', name: 'late' });
@@ -183,6 +184,59 @@ describe('stream', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const sinceAck = jo.history.slice(jo.history.indexOf(ack) + 1);
     assert.deepEqual(sinceAck.filter((m) => m.type === 'stream'), [], 'no sample after the unsubscribe');
+  });
+});
+
+describe('arena', () => {
+  /** The first new state in which `condition` holds for the player `name` (undefined: not in the arena). */
+  async function stateWhere(peer: Peer, name: string, condition: (player: Message | undefined) => boolean): Promise<Message> {
+    for (const deadline = Date.now() + 3000; Date.now() < deadline; ) {
+      const state = await peer.latest('arena');
+      if (condition(state.players.find((p: Message) => p.name === name))) return state;
+    }
+    throw new Error(`no state where ${name} matches ${condition}`);
+  }
+
+  test('enter, a state every tick with every player, held keys move a dot, exit takes it off the field', async () => {
+    const ann = await login('arena-ann');
+    const ben = await login('arena-ben');
+    for (const peer of [ann, ben]) {
+      peer.send({ type: 'enter' });
+      assert.deepEqual(await peer.take('entered'), { type: 'entered', name: peer === ann ? 'arena-ann' : 'arena-ben', width: 640, height: 400 });
+    }
+    const state = await stateWhere(ben, 'arena-ann', (ann) => ann !== undefined);
+    assert.deepEqual(Object.keys(state), ['type', 'tick', 'players']);
+    assert.deepEqual(
+      state.players.map((p: Message) => [p.name, Object.keys(p)]),
+      [['arena-ann', ['name', 'x', 'y', 'rtt']], ['arena-ben', ['name', 'x', 'y', 'rtt']]],
+    );
+    const next = await ben.latest('arena');
+    assert.ok(next.tick > state.tick, 'the tick counts up');
+    const start = state.players[0];
+
+    ann.send({ type: 'move', dx: 1, dy: 1 });
+    await stateWhere(ben, 'arena-ann', (p) => p!.x >= start.x + 40 && p!.y >= start.y + 40);
+    ann.send({ type: 'move', dx: 0, dy: 0 });
+    const stopped = (await stateWhere(ben, 'arena-ann', (p) => p!.x > start.x)).players[0];
+    const later = (await stateWhere(ben, 'arena-ann', (p) => p!.x === stopped.x)).players[0];
+    assert.deepEqual([later.x, later.y], [stopped.x, stopped.y], 'released keys: the dot stays');
+
+    ann.send({ type: 'exit' });
+    assert.deepEqual(await ann.take('exited'), { type: 'exited' });
+    ann.discard('arena'); // the states sent before the exit
+    const without = await stateWhere(ben, 'arena-ann', (p) => p === undefined);
+    assert.deepEqual(without.players.map((p: Message) => p.name), ['arena-ben']);
+    await ann.none('arena', 100);
+  });
+
+  test('a move outside the arena and bad directions are refused', async () => {
+    const peer = await login('arena-cid');
+    await peer.refused({ type: 'move', dx: 1, dy: 0 }, 'enter the arena first', 'move');
+    peer.send({ type: 'enter' });
+    await peer.take('entered');
+    await peer.refused({ type: 'move', dx: 2, dy: 0 }, 'invalid "dx": -1, 0 or 1', 'move');
+    await peer.refused({ type: 'move', dx: 0 }, 'invalid "dy": -1, 0 or 1', 'move');
+    await peer.refused({ type: 'move', dx: '1', dy: 0 }, 'invalid "dx": -1, 0 or 1', 'move');
   });
 });
 
