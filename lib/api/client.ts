@@ -46,13 +46,18 @@ interface Connecting {
  * `Message` and `Disconnect` events (their `connId` is always 1), the program takes them with
  * `poll()`, `drain()` or `await next()`. Exactly one Disconnect ends the queue.
  */
-export class Client implements SessionHost<undefined, ClientProtocol> {
+export class Client {
   private readonly session: ClientSession;
   private readonly table = new ConnectionTable<ClientSession>();
   private readonly queue: EventQueue<ClientEvent, ClientSession>;
   private readonly heartbeat: Heartbeat;
   private readonly handshakeTimeout: number;
   private chosenProtocol: string | undefined;
+  /** What the session reports to: kept off the public type. */
+  private readonly host: SessionHost<undefined, ClientProtocol> = {
+    sessionEvent: (session, event) => this.sessionEvent(session, event),
+    sessionGone: () => {},
+  };
 
   /**
    * Opens a connection to a ws:// or wss:// URL; resolves once the server has switched
@@ -88,7 +93,7 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
       active: batchingAcrossSockets,
       afterWake: flushAll,
     });
-    this.session = new Session(this, connection);
+    this.session = new Session(this.host, connection);
     this.session.id = CONN_ID;
     this.heartbeat = new Heartbeat(connection, () => [this.session.peer]);
     this.handshakeTimeout = options.handshakeTimeout ?? Defaults.handshakeTimeout;
@@ -162,7 +167,7 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
 
   // SessionHost: what the protocol says, in order.
 
-  sessionEvent(session: ClientSession, event: PeerEvent): void {
+  private sessionEvent(session: ClientSession, event: PeerEvent): void {
     if (event.type === 'message') {
       session.queued(event.data);
       this.queue.push({ type: Event.Message, connId: CONN_ID, message: event.data, binary: event.binary }, session);
@@ -175,8 +180,6 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
       this.connecting = undefined;
     } else if (event.type === 'close') this.closed(session, event);
   }
-
-  sessionGone(): void {}
 
   private closed(session: ClientSession, event: CloseEvent): void {
     this.heartbeat.stop();

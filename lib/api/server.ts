@@ -49,14 +49,14 @@ export interface ConnectionInfo extends HandshakeFacts {
 /** How the queue's wake-ups fit the turn of the event loop: batched with the writes (see EventQueue). */
 const turnBatching = { active: batchingAcrossSockets, afterWake: flushAll };
 
+/** A connection of a Server, as the server sees it. */
+type ServerSession<T> = Session<T, ServerProtocol>;
+
 /**
  * A WebSocket server with a poll API: the network fills one queue of events, the program
  * drains it with `poll()`, `drain()` or `await next()` whenever it likes.
  */
-/** A connection of a Server, as the server sees it. */
-type ServerSession<T> = Session<T, ServerProtocol>;
-
-export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
+export class Server<T = unknown> {
   private readonly options: ServerOptions;
   private readonly connectionOptions: ResolvedConnectionOptions;
   private readonly queue: EventQueue<ServerEvent, ServerSession<T>>;
@@ -71,6 +71,11 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
   private errStream: Writable | undefined;
   private stopping: Promise<void> | undefined;
   private sessionsClosed: (() => void) | undefined;
+  /** What the sessions report to: kept off the public type. */
+  private readonly host: SessionHost<T, ServerProtocol> = {
+    sessionEvent: (session, event) => this.sessionEvent(session, event),
+    sessionGone: (session) => this.sessionGone(session),
+  };
 
   constructor(options: ServerOptions = {}) {
     this.options = options;
@@ -237,7 +242,7 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
 
   // SessionHost: what the sessions' protocols say, in order.
 
-  sessionEvent(session: ServerSession<T>, event: PeerEvent): void {
+  private sessionEvent(session: ServerSession<T>, event: PeerEvent): void {
     if (event.type === 'message') {
       session.queued(event.data);
       this.queue.push({ type: Event.Message, connId: session.id, message: event.data, binary: event.binary }, session);
@@ -245,14 +250,14 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     else if (event.type === 'close') this.closed(session, event);
   }
 
-  sessionGone(session: ServerSession<T>): void {
+  private sessionGone(session: ServerSession<T>): void {
     this.sessions.delete(session);
     if (this.sessions.size === 0) this.sessionsClosed?.();
   }
 
   /** A socket whose request looks like a handshake: its session reads it from the start. */
   private readonly upgrade = (socket: UpgradeSocket, received: Buffer, handshakeTimeout: number): void => {
-    const session: ServerSession<T> = new Session(this, this.connectionOptions);
+    const session: ServerSession<T> = new Session(this.host, this.connectionOptions);
     const protocol = new ServerProtocol({
       maxMessageSize: this.connectionOptions.maxMessageSize,
       maxHandshakeBytes: this.options.maxHandshakeBytes ?? Defaults.maxHandshakeBytes,

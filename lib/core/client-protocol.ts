@@ -72,7 +72,7 @@ export class ClientProtocol extends Protocol<OpenEvent> {
     }
     this.open();
     this.events.push({ type: 'open', protocol, headers: head.headers });
-    if (end < received.length) this.receiver.receive(received.subarray(end), this);
+    if (end < received.length) this.readFrames(received.subarray(end));
   }
 
   protected override eofEvent(): CloseEvent {

@@ -66,12 +66,17 @@ const EMPTY = Buffer.alloc(0);
  * This class holds what both roles share; ServerProtocol and ClientProtocol add the handshake
  * and its events (H).
  */
-export abstract class Protocol<H extends { type: string }> implements ReceiverSink {
+export abstract class Protocol<H extends { type: string }> {
   private stateValue: ProtocolState = 'connecting';
   protected events: (H | FrameEvent)[] = [];
   protected readonly outbox = new Outbox();
-  protected readonly receiver: Receiver;
+  private readonly receiver: Receiver;
   protected readonly maxMessageSize: number;
+  /** Where the receiver hands what it reads: an object of its own, so no caller can inject a frame. */
+  private readonly sink: ReceiverSink = {
+    message: (data, binary) => this.message(data, binary),
+    control: (opcode, payload) => this.control(opcode, payload),
+  };
   private readonly deferCloseReply: boolean;
   /** The close frame payload still owed to the peer (deferCloseReply), or null. */
   private closeOwed: Buffer | null = null;
@@ -132,10 +137,15 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
     if (this.finished || this.receiver.stopped) return;
     try {
       if (this.stateValue === 'connecting') this.receiveHandshake(bytes);
-      else this.receiver.receive(bytes, this);
+      else this.readFrames(bytes);
     } catch (err) {
       this.failWith(err);
     }
+  }
+
+  /** Frames, once the handshake is over (also the bytes that came right after it). */
+  protected readFrames(bytes: Buffer): void {
+    this.receiver.receive(bytes, this.sink);
   }
 
   /**
@@ -255,13 +265,13 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
     this.finish({ type: 'close', code, reason, wasClean: false, initiator: Initiator.ERROR, ...(error ? { error } : {}) }, reply);
   }
 
-  // ReceiverSink: called by the receiver while it reads.
+  // The sink's: called by the receiver while it reads.
 
-  message(data: string | Buffer, binary: boolean): void {
+  private message(data: string | Buffer, binary: boolean): void {
     this.events.push({ type: 'message', data, binary });
   }
 
-  control(opcode: number, payload: Buffer): void {
+  private control(opcode: number, payload: Buffer): void {
     if (opcode === Opcode.PING) {
       // §5.5.3: answer with a pong carrying the same payload, unless we already sent a close.
       if (this.stateValue === 'open') this.outbox.frame(Opcode.PONG, payload, this.masking?.());
