@@ -18,12 +18,11 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const bin = (name: string): string => join(ROOT, 'node_modules', '.bin', name);
 const TSC = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
-/** Runs a program to completion; fails the test with its output unless it exits 0. */
+/** Runs a program to completion; fails the test with its output unless it exits 0. Returns its stdout. */
 function run(command: string, args: string[], options: SpawnSyncOptions = {}): string {
   const child = spawnSync(command, args, { encoding: 'utf8', timeout: 120_000, ...options });
-  const output = `${child.stdout ?? ''}${child.stderr ?? ''}`;
-  assert.equal(child.status, 0, `${command} ${args.join(' ')} exited ${child.status ?? child.signal}:\n${child.error ?? ''}${output}`);
-  return output;
+  assert.equal(child.status, 0, `${command} ${args.join(' ')} exited ${child.status ?? child.signal}:\n${child.error ?? ''}${child.stdout}${child.stderr}`);
+  return String(child.stdout);
 }
 
 /** A JS tool of node_modules/.bin, run by this Node. */
@@ -42,11 +41,8 @@ let installed: string;
 
 before(() => {
   scratch = mkdtempSync(join(tmpdir(), 'wspoll-package-'));
-  const stage = join(scratch, 'stage');
-  mkdirSync(stage);
-  for (const file of ['package.json', 'README.md', 'LICENSE']) copyFileSync(join(ROOT, file), join(stage, file));
-  run(process.execPath, [TSC, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(stage, 'dist')]);
-  const [pack] = JSON.parse(npm(['pack', '--json', '--ignore-scripts', '--pack-destination', scratch], { cwd: stage, stdio: ['ignore', 'pipe', 'ignore'] })) as [
+  // As `npm publish` would: its prepare script builds dist/ here, then the files of `files` are packed.
+  const [pack] = JSON.parse(npm(['pack', '--json', '--pack-destination', scratch], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] })) as [
     { filename: string; files: { path: string }[] },
   ];
   tarball = join(scratch, pack.filename);
@@ -94,7 +90,7 @@ describe('the tarball', () => {
       assert.ok(script.trimEnd().endsWith(`//# sourceMappingURL=${path.split('/').pop()}`), `${path}: referenced by its script`);
       const map = JSON.parse(readFileSync(join(installed, path), 'utf8')) as { sources: string[]; sourcesContent?: (string | null)[] };
       assert.equal(map.sources.length, 1, path);
-      const source = resolve(dirname(join(ROOT, 'dist', relative('dist', path))), map.sources[0]!);
+      const source = resolve(dirname(join(ROOT, path)), map.sources[0]!);
       assert.equal(relative(ROOT, source).split('/')[0], 'lib', `${path}: ${map.sources[0]}`);
       assert.equal(map.sourcesContent?.[0], readFileSync(source, 'utf8'), `${path}: the source is embedded`);
     }
