@@ -411,7 +411,10 @@ describe('send side: sendHighWaterMark, maxBufferedBytes, closeOnBackpressureLim
     for (let i = 0; i < 512; i++) {
       ws.write(burst); // 16 MiB in all; the pongs would be as big
     }
-    await sleep(500);
+    // Until the pongs fill the buffer (at once on a quiet machine; give a loaded one 10 s), then
+    // a while more, in which it must not grow past the bound.
+    for (const deadline = Date.now() + 10_000; h.server.info(id)!.bufferedAmount <= max && Date.now() < deadline; ) await sleep(10);
+    await sleep(300);
     const buffered = h.server.info(id)!.bufferedAmount;
     assert.ok(buffered > max && buffered < max + 128 * 1024, `server send buffer ${buffered} bounded near maxBufferedBytes`);
     assert.ok(ws.socket.writableLength > 1024 * 1024, 'the pinger is held back by TCP');
