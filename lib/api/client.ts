@@ -18,13 +18,13 @@ import { Session, type SessionHost } from './session.js';
 export interface ClientOptions extends ConnectionOptions {
   /** Subprotocols to offer (Sec-WebSocket-Protocol); the server may pick one, read it from `client.protocol`. @default none */
   protocols?: readonly string[];
-  /** Extra request headers (e.g. Authorization, Cookie); the WebSocket headers themselves cannot be overridden. */
+  /** Extra request headers (e.g. Authorization, Cookie); the WebSocket headers themselves cannot be overridden. @default none */
   headers?: Record<string, string>;
   /** The Origin header. @default none */
   origin?: string;
   /** `connect` rejects with a TimeoutError when the server has not switched protocols by then. @default 10 000 ms */
   handshakeTimeout?: number;
-  /** node:tls options for wss:// (`ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, …). */
+  /** node:tls options for wss:// (`ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, …). @default Node's: the system's trusted CAs */
   tls?: TlsConnectionOptions;
   /** Returns the 4-byte mask key of each frame; pass a fixed one for deterministic tests. @default fresh random keys */
   maskKey?: () => Uint8Array;
@@ -67,6 +67,8 @@ export class Client {
    * `handshakeTimeout`, with Node's own error for network and TLS failures
    * (`err.code` e.g. ECONNREFUSED, DEPTH_ZERO_SELF_SIGNED_CERT), and with a TypeError for a URL
    * that is not ws:// or wss://.
+   * @param url - A ws:// or wss:// URL; its path and query go in the request.
+   * @returns The open client, with the server's queue API for its one connection.
    */
   static connect(url: string, options: ClientOptions = {}): Promise<Client> {
     return new Promise<Client>((resolve, reject) => {
@@ -116,17 +118,28 @@ export class Client {
     return this.session.peer.bufferedAmount;
   }
 
-  /** The next event, or undefined at once. */
+  /**
+   * Takes the next event without waiting.
+   * @returns The oldest queued event, or undefined when the queue is empty.
+   */
   poll(): ClientEvent | undefined {
     return this.queue.shift();
   }
 
-  /** Up to `max` events (all by default). */
+  /**
+   * Takes up to `max` queued events at once.
+   * @param max - How many at most. Default: Infinity.
+   * @returns The events, oldest first (empty when none are queued).
+   */
   drain(max = Infinity): ClientEvent[] {
     return this.queue.drain(max);
   }
 
-  /** The next event, waiting for it; rejects with a TimeoutError after `timeoutMs`. */
+  /**
+   * Waits for the next event.
+   * @param timeoutMs - Give up after this long. Default: no limit.
+   * @returns The oldest queued event, at once if there is one; rejects with a TimeoutError after `timeoutMs`.
+   */
   next(timeoutMs?: number): Promise<ClientEvent> {
     return this.queue.next(timeoutMs);
   }
@@ -134,31 +147,54 @@ export class Client {
   /**
    * Sends a string as a text message, bytes as a binary one. After the server's close, messages
    * that came before it may still be answered until the Disconnect is taken; then CLOSED.
+   * @returns `SUCCESS`; `BACKPRESSURE` (queued, but the send buffer passed `sendHighWaterMark`:
+   * slow down); `DROPPED` (not queued: the buffer holds `maxBufferedBytes`); `CLOSED` (closing
+   * or closed).
    */
   send(data: string | Uint8Array): SendStatus {
     return this.session.send(data, typeof data !== 'string');
   }
 
+  /**
+   * Sends a text message.
+   * @returns `SUCCESS`, `BACKPRESSURE`, `DROPPED` or `CLOSED`, as {@link Client.send}.
+   */
   sendText(text: string): SendStatus {
     return this.session.send(text, false);
   }
 
+  /**
+   * Sends a binary message (a string goes as its UTF-8 bytes).
+   * @returns `SUCCESS`, `BACKPRESSURE`, `DROPPED` or `CLOSED`, as {@link Client.send}.
+   */
   sendBinary(data: Uint8Array | string): SendStatus {
     return this.session.send(data, true);
   }
 
-  /** Sends a ping (at most 125 bytes of payload); false once closing or closed. */
+  /**
+   * Sends a ping; the server's pong is automatic.
+   * @param payload - At most 125 bytes. Default: empty.
+   * @returns False once closing or closed.
+   */
   ping(payload?: string | Uint8Array): boolean {
     return this.session.peer.ping(payload);
   }
 
-  /** Starts the close handshake; false if it was already started or the connection is gone. */
+  /**
+   * Starts the close handshake: the Disconnect comes once the server answers, or after `closeTimeout`.
+   * @param code - 1000–1003, 1007–1014 or 3000–4999; another throws a RangeError. Default: 1000.
+   * @param reason - At most 123 bytes of UTF-8. Default: ''.
+   * @returns False if it was already started or the connection is gone.
+   */
   close(code = 1000, reason = ''): boolean {
     if (this.session.disconnected) return false;
     return this.session.peer.close(code, reason);
   }
 
-  /** Cuts TCP at once: Disconnect 1006. False if the connection was already over. */
+  /**
+   * Cuts TCP at once, without a close frame: Disconnect 1006.
+   * @returns False if the connection was already over.
+   */
   drop(): boolean {
     if (this.session.disconnected) return false;
     this.session.peer.cut('dropped', Initiator.LOCAL);

@@ -19,20 +19,23 @@ import { Session, type SessionHost } from './session.js';
 import { Topics } from './topics.js';
 import { UpgradeGate } from './upgrade-gate.js';
 
+/** Where and how `server.start(options)` listens. */
 export interface StartOptions {
-  /** @default all interfaces */
+  /** The address to listen on ("127.0.0.1" for this machine only). @default all interfaces */
   host?: string;
   /** 0 picks a free port; read it from `server.port`. @default 0 */
   port?: number;
-  /** Serve wss:// with these node:tls options (key, cert, …). */
+  /** Serve wss:// with these node:tls options (key, cert, …). @default none: ws:// */
   tls?: SecureContextOptions & TlsOptions;
-  /** Where to write one line per failure (websocket-cpp's errStream). */
+  /** Where to write one line per failure (websocket-cpp's errStream). @default none: failures are not logged */
   errStream?: Writable;
 }
 
+/** How `server.stop(options)` closes the connections. */
 export interface StopOptions {
   /** The close code sent to every connection. @default 1001 */
   code?: number;
+  /** The close reason sent with it (at most 123 bytes of UTF-8). @default '' */
   reason?: string;
   /** How long to wait for the peers' close frames before cutting TCP. @default closeTimeout */
   timeoutMs?: number;
@@ -77,6 +80,7 @@ export class Server<T = unknown> {
     sessionGone: (session) => this.sessionGone(session),
   };
 
+  /** A server that does nothing until `start` or `attach`; `T` types `setData`/`getData`. */
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.connectionOptions = resolveConnectionOptions(options);
@@ -85,7 +89,7 @@ export class Server<T = unknown> {
     this.heartbeat = new Heartbeat(this.connectionOptions, () => this.peers());
   }
 
-  /** The port listened on (after `start`). */
+  /** The port listened on: after `start`, or the attached server's; 0 before. */
   get port(): number {
     return this.listening?.port ?? 0;
   }
@@ -95,8 +99,18 @@ export class Server<T = unknown> {
     return this.queue.length;
   }
 
-  /** Listens on host:port (websocket-cpp order), or with options (TLS for wss://). */
+  /**
+   * Listens on host:port, in websocket-cpp's order.
+   * @param host - The address to listen on ("0.0.0.0" for every IPv4 interface).
+   * @param port - 0 picks a free port; read it from `server.port`.
+   * @param errStream - Where to write one line per failure.
+   * @returns Resolves once listening; rejects with Node's error (e.g. `EADDRINUSE`).
+   */
   start(host: string, port: number, errStream?: Writable): Promise<void>;
+  /**
+   * Listens with options: `tls` serves wss://.
+   * @returns Resolves once listening; rejects with Node's error (e.g. `EADDRINUSE`).
+   */
   start(options?: StartOptions): Promise<void>;
   async start(hostOrOptions: string | StartOptions = {}, port = 0, errStream?: Writable): Promise<void> {
     if (this.listening) throw new Error('server already started');
@@ -105,42 +119,74 @@ export class Server<T = unknown> {
     this.listening = await listen(options, this.frontOptions(), this.upgrade);
   }
 
-  /** Serves WebSockets on the program's own http/https server (one port for pages and sockets). */
+  /**
+   * Serves WebSockets on the program's own http/https server (one port for pages and sockets):
+   * wspoll takes its upgrade requests; its plain requests stay the program's.
+   * @param server - A `node:http` or `node:https` server (Express's and Fastify's expose theirs).
+   * @param errStream - Where to write one line per failure.
+   */
   attach(server: HttpServer, errStream?: Writable): void {
     if (this.listening) throw new Error('server already started');
     this.errStream = errStream;
     this.listening = attach(server, this.frontOptions(), this.upgrade);
   }
 
-  /** The next event, or undefined at once. */
+  /**
+   * Takes the next event without waiting.
+   * @returns The oldest queued event, or undefined when the queue is empty.
+   */
   poll(): ServerEvent | undefined {
     return this.queue.shift();
   }
 
-  /** Up to `max` events (all by default): a per-tick budget. */
+  /**
+   * Takes up to `max` queued events at once: a per-tick budget.
+   * @param max - How many at most. Default: Infinity.
+   * @returns The events, oldest first (empty when none are queued).
+   */
   drain(max = Infinity): ServerEvent[] {
     return this.queue.drain(max);
   }
 
-  /** The next event, waiting for it; rejects with a TimeoutError after `timeoutMs`. */
+  /**
+   * Waits for the next event.
+   * @param timeoutMs - Give up after this long. Default: no limit.
+   * @returns The oldest queued event, at once if there is one; rejects with a TimeoutError after `timeoutMs`.
+   */
   next(timeoutMs?: number): Promise<ServerEvent> {
     return this.queue.next(timeoutMs);
   }
 
-  /** Sends a string as a text message, bytes as a binary one. */
+  /**
+   * Sends a string as a text message, bytes as a binary one. Never throws for a gone peer.
+   * @returns `SUCCESS`; `BACKPRESSURE` (queued, but the send buffer passed `sendHighWaterMark`:
+   * slow down); `DROPPED` (not queued: the buffer holds `maxBufferedBytes`); `CLOSED` (unknown,
+   * closing or closed id).
+   */
   send(connId: number, data: string | Uint8Array): SendStatus {
     return this.table.get(connId)?.send(data, typeof data !== 'string') ?? SendStatus.CLOSED;
   }
 
+  /**
+   * Sends a text message.
+   * @returns `SUCCESS`, `BACKPRESSURE`, `DROPPED` or `CLOSED`, as {@link Server.send}.
+   */
   sendText(connId: number, text: string): SendStatus {
     return this.table.get(connId)?.send(text, false) ?? SendStatus.CLOSED;
   }
 
+  /**
+   * Sends a binary message (a string goes as its UTF-8 bytes).
+   * @returns `SUCCESS`, `BACKPRESSURE`, `DROPPED` or `CLOSED`, as {@link Server.send}.
+   */
   sendBinary(connId: number, data: Uint8Array | string): SendStatus {
     return this.table.get(connId)?.send(data, true) ?? SendStatus.CLOSED;
   }
 
-  /** Sends to every connection, or to `connIds`, encoding the frame once. Returns how many took it. */
+  /**
+   * Sends to every open connection of this server, or to `connIds`, encoding the frame once.
+   * @returns How many connections took it (`SUCCESS` or `BACKPRESSURE`).
+   */
   broadcast(data: string | Uint8Array, connIds?: Iterable<number>): number {
     const frame = encodeMessage(data);
     let delivered = 0;
@@ -155,6 +201,10 @@ export class Server<T = unknown> {
     return delivered;
   }
 
+  /**
+   * Adds a connection to a topic's subscribers (subscribing twice is fine).
+   * @returns False for an unknown or closing connection.
+   */
   subscribe(connId: number, topic: string): boolean {
     const session = this.table.get(connId);
     if (session?.peer.protocol.state !== 'open') return false;
@@ -162,12 +212,19 @@ export class Server<T = unknown> {
     return true;
   }
 
+  /**
+   * Removes a connection from a topic's subscribers (a Disconnect does it for every topic).
+   * @returns False if it was not subscribed.
+   */
   unsubscribe(connId: number, topic: string): boolean {
     const session = this.table.get(connId);
     return session !== undefined && this.topics.unsubscribe(session, topic);
   }
 
-  /** Sends to every subscriber of `topic`, encoding the frame once. Returns how many took it. */
+  /**
+   * Sends to every subscriber of `topic`, encoding the frame once.
+   * @returns How many subscribers took it (`SUCCESS` or `BACKPRESSURE`).
+   */
   publish(topic: string, data: string | Uint8Array): number {
     const members = this.topics.subscribers(topic);
     if (!members) return 0;
@@ -177,14 +234,22 @@ export class Server<T = unknown> {
     return delivered;
   }
 
-  /** Starts the close handshake; false for an unknown, closing or closed id. */
+  /**
+   * Starts the close handshake: the Disconnect comes once the peer answers, or after `closeTimeout`.
+   * @param code - 1000–1003, 1007–1014 or 3000–4999; another throws a RangeError. Default: 1000.
+   * @param reason - At most 123 bytes of UTF-8. Default: ''.
+   * @returns False for an unknown, closing or closed id.
+   */
   close(connId: number, code = 1000, reason = ''): boolean {
     const session = this.table.get(connId);
     if (!session || session.disconnected) return false;
     return session.peer.close(code, reason);
   }
 
-  /** Cuts TCP at once: Disconnect 1006. */
+  /**
+   * Cuts TCP at once, without a close frame: Disconnect 1006.
+   * @returns False for an unknown or closed id.
+   */
   drop(connId: number): boolean {
     const session = this.table.get(connId);
     if (!session || session.peer.protocol.state === 'closed') return false;
@@ -192,11 +257,19 @@ export class Server<T = unknown> {
     return true;
   }
 
+  /**
+   * Sends a ping; the peer's pong is automatic (and keeps the heartbeat from dropping it).
+   * @param payload - At most 125 bytes. Default: empty.
+   * @returns False for an unknown, closing or closed id.
+   */
   ping(connId: number, payload?: string | Uint8Array): boolean {
     return this.table.get(connId)?.peer.ping(payload) ?? false;
   }
 
-  /** With `manualAccept`: completes a requested handshake (101, then NewConnection). */
+  /**
+   * With `manualAccept`: completes a requested handshake (101, then a NewConnection with the same id).
+   * @returns False if the request is unknown, already answered, or its client has left (or the server is stopping: 503).
+   */
   accept(connId: number): boolean {
     const session = this.gate.take(connId);
     if (!session) return false;
@@ -208,24 +281,41 @@ export class Server<T = unknown> {
     return true;
   }
 
-  /** With `manualAccept`: refuses a requested handshake with an HTTP status. */
+  /**
+   * With `manualAccept`: refuses a requested handshake with an HTTP status.
+   * @param status - The HTTP status. Default: 403.
+   * @param reason - The status line's text. Default: the status's standard text.
+   * @returns False if the request is unknown or already answered.
+   */
   reject(connId: number, status = 403, reason = statusReason(status)): boolean {
     const session = this.gate.take(connId);
     return session !== undefined && session.peer.reject(status, reason);
   }
 
+  /**
+   * What is known of a live connection.
+   * @returns Its handshake facts, `bufferedAmount` and `queuedBytes`; undefined for an unknown id or once its Disconnect is taken.
+   */
   info(connId: number): ConnectionInfo | undefined {
     const session = this.table.get(connId);
     if (!session) return undefined;
     return { ...session.facts!, bufferedAmount: session.peer.bufferedAmount, queuedBytes: session.queuedBytes };
   }
 
+  /**
+   * Stores the program's value for a connection (`new Server<Player>()` types it).
+   * @returns False for an unknown id.
+   */
   setData(connId: number, value: T): boolean {
     const session = this.table.get(connId);
     if (session) session.data = value;
     return session !== undefined;
   }
 
+  /**
+   * The value stored with `setData`.
+   * @returns It, or undefined for an unknown id or none stored.
+   */
   getData(connId: number): T | undefined {
     return this.table.get(connId)?.data;
   }
@@ -233,7 +323,8 @@ export class Server<T = unknown> {
   /**
    * Stops accepting, answers waiting handshakes with 503, sends `code` (1001) to every
    * connection, waits for their close frames up to `timeoutMs`, then cuts the rest.
-   * All Disconnect events stay pollable.
+   * All Disconnect events stay pollable. An attached http server keeps listening: close it yourself.
+   * @returns Resolves once every connection is closed; calling it again returns the same promise.
    */
   stop(options: StopOptions = {}): Promise<void> {
     this.stopping ??= this.shutDown(options);
