@@ -1,7 +1,8 @@
 /**
  * The package as npm publishes it: built, packed with `npm pack`, unpacked into a consumer's
  * node_modules, and checked the way its users meet it: what the tarball holds, source maps that
- * resolve, public types free of internal plumbing, publint and attw (esm-only) clean, a program
+ * resolve, public types free of internal plumbing, TSDoc with every option's @default and every
+ * send's @returns, publint and attw (esm-only) clean, a program
  * (spec/consumer/) compiled with TypeScript 5 and 7 under strict settings, then run on Node (ESM
  * and require), Bun and Deno. TypeScript 7, Bun and Deno are external peers (spec/helpers/peers.ts).
  */
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import ts from 'typescript';
 import { bun, deno, typescript7 } from '../helpers/peers.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -31,6 +33,18 @@ const tool = (name: string, args: string[], options: SpawnSyncOptions = {}): str
 /** npm itself: the one running `npm test`, else the one on PATH. */
 const npm = (args: string[], options: SpawnSyncOptions): string =>
   process.env.npm_execpath ? run(process.execPath, [process.env.npm_execpath, ...args], options) : run('npm', args, options);
+
+/** The .d.ts files of the installed package that its entry points reach, following relative imports. */
+function publicDeclarations(): Set<string> {
+  const reached = new Set<string>();
+  const todo = ['dist/index.d.ts', 'dist/protocol.d.ts'];
+  for (let file; (file = todo.pop()); ) {
+    if (reached.has(file)) continue;
+    reached.add(file);
+    for (const [, from] of readFileSync(join(installed, file), 'utf8').matchAll(/from '(\.[^']+)\.js'/g)) todo.push(join(dirname(file), `${from}.d.ts`));
+  }
+  return reached;
+}
 
 let scratch: string;
 let tarball: string;
@@ -97,13 +111,7 @@ describe('the tarball', () => {
   });
 
   it('its public types reach no internal plumbing (peers, sessions, their callbacks)', () => {
-    const reached = new Set<string>();
-    const todo = ['dist/index.d.ts', 'dist/protocol.d.ts'];
-    for (let file; (file = todo.pop()); ) {
-      if (reached.has(file)) continue;
-      reached.add(file);
-      for (const [, from] of readFileSync(join(installed, file), 'utf8').matchAll(/from '(\.[^']+)\.js'/g)) todo.push(join(dirname(file), `${from}.d.ts`));
-    }
+    const reached = publicDeclarations();
     const io = [...reached].filter((file) => file.startsWith('dist/io/'));
     assert.deepEqual(io, ['dist/io/clock.d.ts'], 'of lib/io, only the Clock is public');
     const api = [...reached].filter((file) => file.startsWith('dist/api/')).sort();
@@ -113,6 +121,27 @@ describe('the tarball', () => {
       assert.doesNotMatch(text, /\b(PeerOwner|PeerEvent|SessionHost|ReceiverSink)\b/, file);
       assert.doesNotMatch(text, /^ {4}(sessionEvent|sessionGone|peerEvent|peerGone|message|control)\(/m, `${file}: a callback is public`);
     }
+  });
+
+  it('its TSDoc gives every option its @default and every send its @returns', () => {
+    const missing: string[] = [];
+    for (const file of publicDeclarations()) {
+      const source = ts.createSourceFile(file, readFileSync(join(installed, file), 'utf8'), ts.ScriptTarget.Latest, true);
+      const tags = (node: ts.Node): string[] => ts.getJSDocTags(node).map((tag) => tag.tagName.text);
+      const visit = (node: ts.Node, owner: string): void => {
+        if (ts.isInterfaceDeclaration(node) && node.name.text.endsWith('Options')) {
+          for (const member of node.members) {
+            if (ts.isPropertySignature(member) && !tags(member).includes('default')) missing.push(`${file}: ${node.name.text}.${member.name.getText()} has no @default`);
+          }
+        }
+        if ((ts.isMethodDeclaration(node) || ts.isMethodSignature(node)) && node.type?.getText() === 'SendStatus' && !tags(node).includes('returns')) {
+          missing.push(`${file}: ${owner}.${node.name.getText()} has no @returns`);
+        }
+        ts.forEachChild(node, (child) => visit(child, ts.isClassDeclaration(node) && node.name ? node.name.text : owner));
+      };
+      visit(source, '');
+    }
+    assert.deepEqual(missing, []);
   });
 
   it('publint finds nothing, even with --strict', () => {
