@@ -1,3 +1,8 @@
+/**
+ * wspoll: a WebSocket (RFC 6455) server and client for Node.js with a poll API. The network
+ * fills one queue of events; the program takes them with `poll()`, `drain()` or `await next()`.
+ * @module wspoll
+ */
 export { Server } from './api/server.js';
 export type { ConnectionInfo, StartOptions, StopOptions } from './api/server.js';
 export { Client } from './api/client.js';

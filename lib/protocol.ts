@@ -1,3 +1,8 @@
+/**
+ * wspoll/protocol: RFC 6455 without I/O. `ServerProtocol` and `ClientProtocol` take the bytes
+ * read and give events and the bytes to write; they never call back, keep no timers, read no clock.
+ * @module wspoll/protocol
+ */
 export { ServerProtocol } from './core/server-protocol.js';
 export type { HandshakeRequest, RequestEvent, ServerProtocolEvent, ServerProtocolOptions } from './core/server-protocol.js';
 export { ClientProtocol } from './core/client-protocol.js';

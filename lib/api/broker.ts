@@ -1,8 +1,3 @@
-/**
- * A broker carries a Server's publishes to the other servers sharing it, and theirs to this
- * server's subscribers: `new Server({ broker })`. wspoll ships one for Redis (`wspoll/redis`);
- * any object of this shape works.
- */
 
 /** What a broker may tell its server. */
 export interface BrokerHost {
@@ -12,6 +7,11 @@ export interface BrokerHost {
   log(line: string): void;
 }
 
+/**
+ * A broker carries a Server's publishes to the other servers sharing it, and theirs to this
+ * server's subscribers: `new Server({ broker })`. wspoll ships one for Redis (`wspoll/redis`);
+ * any object of this shape works.
+ */
 export interface Broker {
   /** Binds the broker to its server: called once, when the server starts (or attaches). */
   open(host: BrokerHost): void;

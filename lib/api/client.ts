@@ -19,13 +19,13 @@ import { Session, type SessionHost } from './session.js';
 export interface ClientOptions extends ConnectionOptions {
   /** Subprotocols to offer (Sec-WebSocket-Protocol); the server may pick one, read it from `client.protocol`. @default none */
   protocols?: readonly string[];
-  /** Extra request headers (e.g. Authorization, Cookie); the WebSocket headers themselves cannot be overridden. */
+  /** Extra request headers (e.g. Authorization, Cookie); the WebSocket headers themselves cannot be overridden. @default none */
   headers?: Record<string, string>;
   /** The Origin header. @default none */
   origin?: string;
   /** `connect` rejects with a TimeoutError when the server has not switched protocols by then. @default 10 000 ms */
   handshakeTimeout?: number;
-  /** node:tls options for wss:// (`ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, …). */
+  /** node:tls options for wss:// (`ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, …). @default Node's: the system's trusted CAs */
   tls?: TlsConnectionOptions;
   /** Returns the 4-byte mask key of each frame; pass a fixed one for deterministic tests. @default fresh random keys (on a memory network: drawn from its seed) */
   maskKey?: () => Uint8Array;
@@ -33,6 +33,7 @@ export interface ClientOptions extends ConnectionOptions {
    * Connect through this memory network (`wspoll/testing`) instead of TCP (ws:// only). The
    * client then runs on `network.clock` unless it was given a `clock`, and its keys come from
    * the network's seed.
+   * @default none: TCP
    */
   network?: MemoryNetwork;
 }
@@ -53,13 +54,18 @@ interface Connecting {
  * `Message` and `Disconnect` events (their `connId` is always 1), the program takes them with
  * `poll()`, `drain()` or `await next()`. Exactly one Disconnect ends the queue.
  */
-export class Client implements SessionHost<undefined, ClientProtocol> {
+export class Client {
   private readonly session: ClientSession;
   private readonly table = new ConnectionTable<ClientSession>();
   private readonly queue: EventQueue<ClientEvent, ClientSession>;
   private readonly heartbeat: Heartbeat;
   private readonly handshakeTimeout: number;
   private chosenProtocol: string | undefined;
+  /** What the session reports to: kept off the public type. */
+  private readonly host: SessionHost<undefined, ClientProtocol> = {
+    sessionEvent: (session, event) => this.sessionEvent(session, event),
+    sessionGone: () => {},
+  };
 
   /**
    * Opens a connection to a ws:// or wss:// URL; resolves once the server has switched
@@ -69,6 +75,8 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
    * `handshakeTimeout`, with Node's own error for network and TLS failures
    * (`err.code` e.g. ECONNREFUSED, DEPTH_ZERO_SELF_SIGNED_CERT), and with a TypeError for a URL
    * that is not ws:// or wss://.
+   * @param url - A ws:// or wss:// URL; its path and query go in the request.
+   * @returns The open client, with the server's queue API for its one connection.
    */
   static connect(url: string, options: ClientOptions = {}): Promise<Client> {
     return new Promise<Client>((resolve, reject) => {
@@ -99,7 +107,7 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
       active: batchingAcrossSockets,
       afterWake: flushAll,
     });
-    this.session = new Session(this, connection);
+    this.session = new Session(this.host, connection);
     this.session.id = CONN_ID;
     this.heartbeat = new Heartbeat(connection, () => [this.session.peer]);
     this.handshakeTimeout = options.handshakeTimeout ?? Defaults.handshakeTimeout;
@@ -122,22 +130,36 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
     return this.session.peer.bufferedAmount;
   }
 
-  /** The last round-trip time measured with a heartbeat ping and its pong, in ms; undefined before the first. */
+  /**
+   * The last round-trip time measured with a heartbeat ping and its pong.
+   * @returns Milliseconds, or undefined before the first pong.
+   */
   get rtt(): number | undefined {
     return this.session.peer.rtt;
   }
 
-  /** The next event, or undefined at once. */
+  /**
+   * Takes the next event without waiting.
+   * @returns The oldest queued event, or undefined when the queue is empty.
+   */
   poll(): ClientEvent | undefined {
     return this.queue.shift();
   }
 
-  /** Up to `max` events (all by default). */
+  /**
+   * Takes up to `max` queued events at once.
+   * @param max - How many at most. Default: Infinity.
+   * @returns The events, oldest first (empty when none are queued).
+   */
   drain(max = Infinity): ClientEvent[] {
     return this.queue.drain(max);
   }
 
-  /** The next event, waiting for it; rejects with a TimeoutError after `timeoutMs`. */
+  /**
+   * Waits for the next event.
+   * @param timeoutMs - Give up after this long. Default: no limit.
+   * @returns The oldest queued event, at once if there is one; rejects with a TimeoutError after `timeoutMs`.
+   */
   next(timeoutMs?: number): Promise<ClientEvent> {
     return this.queue.next(timeoutMs);
   }
@@ -145,31 +167,54 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
   /**
    * Sends a string as a text message, bytes as a binary one. After the server's close, messages
    * that came before it may still be answered until the Disconnect is taken; then CLOSED.
+   * @returns `SUCCESS`; `BACKPRESSURE` (queued, but the send buffer passed `sendHighWaterMark`:
+   * slow down); `DROPPED` (not queued: the buffer holds `maxBufferedBytes`); `CLOSED` (closing
+   * or closed).
    */
   send(data: string | Uint8Array): SendStatus {
     return this.session.send(data, typeof data !== 'string');
   }
 
+  /**
+   * Sends a text message.
+   * @returns `SUCCESS`, `BACKPRESSURE`, `DROPPED` or `CLOSED`, as {@link Client.send}.
+   */
   sendText(text: string): SendStatus {
     return this.session.send(text, false);
   }
 
+  /**
+   * Sends a binary message (a string goes as its UTF-8 bytes).
+   * @returns `SUCCESS`, `BACKPRESSURE`, `DROPPED` or `CLOSED`, as {@link Client.send}.
+   */
   sendBinary(data: Uint8Array | string): SendStatus {
     return this.session.send(data, true);
   }
 
-  /** Sends a ping (at most 125 bytes of payload); false once closing or closed. */
+  /**
+   * Sends a ping; the server's pong is automatic.
+   * @param payload - At most 125 bytes. Default: empty.
+   * @returns False once closing or closed.
+   */
   ping(payload?: string | Uint8Array): boolean {
     return this.session.peer.ping(payload);
   }
 
-  /** Starts the close handshake; false if it was already started or the connection is gone. */
+  /**
+   * Starts the close handshake: the Disconnect comes once the server answers, or after `closeTimeout`.
+   * @param code - 1000–1003, 1007–1014 or 3000–4999; another throws a RangeError. Default: 1000.
+   * @param reason - At most 123 bytes of UTF-8. Default: ''.
+   * @returns False if it was already started or the connection is gone.
+   */
   close(code = 1000, reason = ''): boolean {
     if (this.session.disconnected) return false;
     return this.session.peer.close(code, reason);
   }
 
-  /** Cuts TCP at once: Disconnect 1006. False if the connection was already over. */
+  /**
+   * Cuts TCP at once, without a close frame: Disconnect 1006.
+   * @returns False if the connection was already over.
+   */
   drop(): boolean {
     if (this.session.disconnected) return false;
     this.session.peer.cut('dropped', Initiator.LOCAL);
@@ -178,7 +223,7 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
 
   // SessionHost: what the protocol says, in order.
 
-  sessionEvent(session: ClientSession, event: PeerEvent): void {
+  private sessionEvent(session: ClientSession, event: PeerEvent): void {
     if (event.type === 'message') {
       session.queued(event.data);
       this.queue.push({ type: Event.Message, connId: CONN_ID, message: event.data, binary: event.binary }, session);
@@ -191,8 +236,6 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
       this.connecting = undefined;
     } else if (event.type === 'close') this.closed(session, event);
   }
-
-  sessionGone(): void {}
 
   private closed(session: ClientSession, event: CloseEvent): void {
     this.heartbeat.stop();

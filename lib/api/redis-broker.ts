@@ -7,17 +7,24 @@
 import type { Broker, BrokerHost } from './broker.js';
 import { encodeEnvelope, newServerId, openEnvelope } from './broker-envelope.js';
 
-type Listener = (...args: any[]) => void;
+/** An event listener of a Redis client. */
+export type Listener = (...args: any[]) => void;
 
 /** What the broker needs of any Redis client: node-redis and ioredis clients both have it. */
 export interface RedisClientLike {
+  /** PUBLISH `message` on `channel`. */
   publish(channel: string, message: Buffer): Promise<unknown>;
+  /** SUBSCRIBE (node-redis: with a listener per channel; ioredis: messages come as events). */
   subscribe(...args: any[]): unknown;
+  /** UNSUBSCRIBE. */
   unsubscribe(...args: any[]): unknown;
+  /** Listens to the client's events ('ready', 'error', 'end', ioredis's 'messageBuffer'). */
   on(event: string, listener: Listener): unknown;
+  /** Stops listening. */
   off(event: string, listener: Listener): unknown;
 }
 
+/** Options of `redisBroker(options)`. */
 export interface RedisBrokerOptions {
   /** Sends this server's publishes: any connected client (it may serve the program too). */
   publisher: RedisClientLike;

@@ -22,31 +22,36 @@ import { Session, type SessionHost } from './session.js';
 import { Topics } from './topics.js';
 import { UpgradeGate } from './upgrade-gate.js';
 
+/** Where and how `server.start(options)` listens. */
 export interface StartOptions {
-  /** @default all interfaces */
+  /** The address to listen on ("127.0.0.1" for this machine only). @default all interfaces */
   host?: string;
   /** 0 picks a free port; read it from `server.port`. @default 0 */
   port?: number;
-  /** Serve wss:// with these node:tls options (key, cert, …). */
+  /** Serve wss:// with these node:tls options (key, cert, …). @default none: ws:// */
   tls?: SecureContextOptions & TlsOptions;
-  /** Where to write one line per failure (websocket-cpp's errStream). */
+  /** Where to write one line per failure (websocket-cpp's errStream). @default none: failures are not logged */
   errStream?: Writable;
   /**
    * Share the port with other processes that listen on it with `reusePort` too; the kernel
    * spreads connections over them (SO_REUSEPORT). Node 22.12 or later on Linux or a BSD;
    * elsewhere `start` rejects with an error whose code is `ERR_REUSEPORT_UNSUPPORTED`.
+   * @default false
    */
   reusePort?: boolean;
   /**
    * Listen on this memory network (`wspoll/testing`) instead of TCP: no socket, no real time.
    * The server then runs on `network.clock` unless it was given a `clock`.
+   * @default none: TCP
    */
   network?: MemoryNetwork;
 }
 
+/** How `server.stop(options)` closes the connections. */
 export interface StopOptions {
   /** The close code sent to every connection. @default 1001 */
   code?: number;
+  /** The close reason sent with it (at most 123 bytes of UTF-8). @default '' */
   reason?: string;
   /** How long to wait for the peers' close frames before cutting TCP. @default closeTimeout */
   timeoutMs?: number;
@@ -65,14 +70,14 @@ export interface ConnectionInfo extends HandshakeFacts {
 /** How the queue's wake-ups fit the turn of the event loop: batched with the writes (see EventQueue). */
 const turnBatching = { active: batchingAcrossSockets, afterWake: flushAll };
 
+/** A connection of a Server, as the server sees it. */
+type ServerSession<T> = Session<T, ServerProtocol>;
+
 /**
  * A WebSocket server with a poll API: the network fills one queue of events, the program
  * drains it with `poll()`, `drain()` or `await next()` whenever it likes.
  */
-/** A connection of a Server, as the server sees it. */
-type ServerSession<T> = Session<T, ServerProtocol>;
-
-export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
+export class Server<T = unknown> {
   private readonly options: ServerOptions;
   private readonly connectionOptions: ResolvedConnectionOptions;
   private readonly queue: EventQueue<ServerEvent, ServerSession<T>>;
@@ -88,7 +93,13 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
   private errStream: Writable | undefined;
   private stopping: Promise<void> | undefined;
   private sessionsClosed: (() => void) | undefined;
+  /** What the sessions report to: kept off the public type. */
+  private readonly host: SessionHost<T, ServerProtocol> = {
+    sessionEvent: (session, event) => this.sessionEvent(session, event),
+    sessionGone: (session) => this.sessionGone(session),
+  };
 
+  /** A server that does nothing until `start` or `attach`; `T` types `setData`/`getData`. */
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.connectionOptions = resolveConnectionOptions(options);
@@ -99,7 +110,7 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     this.topics = new Topics(broker && { held: (topic) => broker.hold(topic), released: (topic) => broker.release(topic) });
   }
 
-  /** The port listened on (after `start`). */
+  /** The port listened on: after `start`, or the attached server's; 0 before. */
   get port(): number {
     return this.listening?.port ?? 0;
   }
@@ -109,8 +120,18 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return this.queue.length;
   }
 
-  /** Listens on host:port (websocket-cpp order), or with options (TLS for wss://, a memory network). */
+  /**
+   * Listens on host:port, in websocket-cpp's order.
+   * @param host - The address to listen on ("0.0.0.0" for every IPv4 interface).
+   * @param port - 0 picks a free port; read it from `server.port`.
+   * @param errStream - Where to write one line per failure.
+   * @returns Resolves once listening; rejects with Node's error (e.g. `EADDRINUSE`).
+   */
   start(host: string, port: number, errStream?: Writable): Promise<void>;
+  /**
+   * Listens with options: `tls` serves wss://, `network` a memory network (`wspoll/testing`), `reusePort` shares the port.
+   * @returns Resolves once listening; rejects with Node's error (e.g. `EADDRINUSE`).
+   */
   start(options?: StartOptions): Promise<void>;
   async start(hostOrOptions: string | StartOptions = {}, port = 0, errStream?: Writable): Promise<void> {
     if (this.listening) throw new Error('server already started');
@@ -131,7 +152,12 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     }
   }
 
-  /** Serves WebSockets on the program's own http/https server (one port for pages and sockets). */
+  /**
+   * Serves WebSockets on the program's own http/https server (one port for pages and sockets):
+   * wspoll takes its upgrade requests; its plain requests stay the program's.
+   * @param server - A `node:http` or `node:https` server (Express's and Fastify's expose theirs).
+   * @param errStream - Where to write one line per failure.
+   */
   attach(server: HttpServer, errStream?: Writable): void {
     if (this.listening) throw new Error('server already started');
     this.errStream = errStream;
@@ -139,35 +165,62 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     this.listening = attach(server, this.frontOptions(), this.upgrade);
   }
 
-  /** The next event, or undefined at once. */
+  /**
+   * Takes the next event without waiting.
+   * @returns The oldest queued event, or undefined when the queue is empty.
+   */
   poll(): ServerEvent | undefined {
     return this.queue.shift();
   }
 
-  /** Up to `max` events (all by default): a per-tick budget. */
+  /**
+   * Takes up to `max` queued events at once: a per-tick budget.
+   * @param max - How many at most. Default: Infinity.
+   * @returns The events, oldest first (empty when none are queued).
+   */
   drain(max = Infinity): ServerEvent[] {
     return this.queue.drain(max);
   }
 
-  /** The next event, waiting for it; rejects with a TimeoutError after `timeoutMs`. */
+  /**
+   * Waits for the next event.
+   * @param timeoutMs - Give up after this long. Default: no limit.
+   * @returns The oldest queued event, at once if there is one; rejects with a TimeoutError after `timeoutMs`.
+   */
   next(timeoutMs?: number): Promise<ServerEvent> {
     return this.queue.next(timeoutMs);
   }
 
-  /** Sends a string as a text message, bytes as a binary one. */
+  /**
+   * Sends a string as a text message, bytes as a binary one. Never throws for a gone peer.
+   * @returns `SUCCESS`; `BACKPRESSURE` (queued, but the send buffer passed `sendHighWaterMark`:
+   * slow down); `DROPPED` (not queued: the buffer holds `maxBufferedBytes`); `CLOSED` (unknown,
+   * closing or closed id).
+   */
   send(connId: number, data: string | Uint8Array): SendStatus {
     return this.table.get(connId)?.send(data, typeof data !== 'string') ?? SendStatus.CLOSED;
   }
 
+  /**
+   * Sends a text message.
+   * @returns `SUCCESS`, `BACKPRESSURE`, `DROPPED` or `CLOSED`, as {@link Server.send}.
+   */
   sendText(connId: number, text: string): SendStatus {
     return this.table.get(connId)?.send(text, false) ?? SendStatus.CLOSED;
   }
 
+  /**
+   * Sends a binary message (a string goes as its UTF-8 bytes).
+   * @returns `SUCCESS`, `BACKPRESSURE`, `DROPPED` or `CLOSED`, as {@link Server.send}.
+   */
   sendBinary(connId: number, data: Uint8Array | string): SendStatus {
     return this.table.get(connId)?.send(data, true) ?? SendStatus.CLOSED;
   }
 
-  /** Sends to every connection, or to `connIds`, encoding the frame once. Returns how many took it. */
+  /**
+   * Sends to every open connection of this server, or to `connIds`, encoding the frame once.
+   * @returns How many connections took it (`SUCCESS` or `BACKPRESSURE`).
+   */
   broadcast(data: string | Uint8Array, connIds?: Iterable<number>): number {
     const frame = encodeMessage(data);
     let delivered = 0;
@@ -182,6 +235,10 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return delivered;
   }
 
+  /**
+   * Adds a connection to a topic's subscribers (subscribing twice is fine).
+   * @returns False for an unknown or closing connection.
+   */
   subscribe(connId: number, topic: string): boolean {
     const session = this.table.get(connId);
     if (session?.peer.protocol.state !== 'open') return false;
@@ -189,6 +246,10 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return true;
   }
 
+  /**
+   * Removes a connection from a topic's subscribers (a Disconnect does it for every topic).
+   * @returns False if it was not subscribed.
+   */
   unsubscribe(connId: number, topic: string): boolean {
     const session = this.table.get(connId);
     return session !== undefined && this.topics.unsubscribe(session, topic);
@@ -196,7 +257,8 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
 
   /**
    * Sends to every subscriber of `topic`, encoding the frame once; with a broker, to its
-   * subscribers on every server sharing it too. Returns how many of this server's took it.
+   * subscribers on every server sharing it too.
+   * @returns How many of this server's subscribers took it (`SUCCESS` or `BACKPRESSURE`).
    */
   publish(topic: string, data: string | Uint8Array): number {
     this.broker?.publish(topic, data);
@@ -214,14 +276,22 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return this.broker?.subscribed(topic) ?? Promise.resolve();
   }
 
-  /** Starts the close handshake; false for an unknown, closing or closed id. */
+  /**
+   * Starts the close handshake: the Disconnect comes once the peer answers, or after `closeTimeout`.
+   * @param code - 1000–1003, 1007–1014 or 3000–4999; another throws a RangeError. Default: 1000.
+   * @param reason - At most 123 bytes of UTF-8. Default: ''.
+   * @returns False for an unknown, closing or closed id.
+   */
   close(connId: number, code = 1000, reason = ''): boolean {
     const session = this.table.get(connId);
     if (!session || session.disconnected) return false;
     return session.peer.close(code, reason);
   }
 
-  /** Cuts TCP at once: Disconnect 1006. */
+  /**
+   * Cuts TCP at once, without a close frame: Disconnect 1006.
+   * @returns False for an unknown or closed id.
+   */
   drop(connId: number): boolean {
     const session = this.table.get(connId);
     if (!session || session.peer.protocol.state === 'closed') return false;
@@ -229,11 +299,19 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return true;
   }
 
+  /**
+   * Sends a ping; the peer's pong is automatic (and keeps the heartbeat from dropping it).
+   * @param payload - At most 125 bytes. Default: empty.
+   * @returns False for an unknown, closing or closed id.
+   */
   ping(connId: number, payload?: string | Uint8Array): boolean {
     return this.table.get(connId)?.peer.ping(payload) ?? false;
   }
 
-  /** With `manualAccept`: completes a requested handshake (101, then NewConnection). */
+  /**
+   * With `manualAccept`: completes a requested handshake (101, then a NewConnection with the same id).
+   * @returns False if the request is unknown, already answered, or its client has left (or the server is stopping: 503).
+   */
   accept(connId: number): boolean {
     const session = this.gate.take(connId);
     if (!session) return false;
@@ -245,12 +323,21 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return true;
   }
 
-  /** With `manualAccept`: refuses a requested handshake with an HTTP status. */
+  /**
+   * With `manualAccept`: refuses a requested handshake with an HTTP status.
+   * @param status - The HTTP status. Default: 403.
+   * @param reason - The status line's text. Default: the status's standard text.
+   * @returns False if the request is unknown or already answered.
+   */
   reject(connId: number, status = 403, reason = statusReason(status)): boolean {
     const session = this.gate.take(connId);
     return session !== undefined && session.peer.reject(status, reason);
   }
 
+  /**
+   * What is known of a live connection.
+   * @returns Its handshake facts, `bufferedAmount` and `queuedBytes`; undefined for an unknown id or once its Disconnect is taken.
+   */
   info(connId: number): ConnectionInfo | undefined {
     const session = this.table.get(connId);
     if (!session) return undefined;
@@ -258,12 +345,20 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return { ...session.facts!, bufferedAmount: peer.bufferedAmount, queuedBytes, rtt: peer.rtt };
   }
 
+  /**
+   * Stores the program's value for a connection (`new Server<Player>()` types it).
+   * @returns False for an unknown id.
+   */
   setData(connId: number, value: T): boolean {
     const session = this.table.get(connId);
     if (session) session.data = value;
     return session !== undefined;
   }
 
+  /**
+   * The value stored with `setData`.
+   * @returns It, or undefined for an unknown id or none stored.
+   */
   getData(connId: number): T | undefined {
     return this.table.get(connId)?.data;
   }
@@ -271,7 +366,8 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
   /**
    * Stops accepting, answers waiting handshakes with 503, sends `code` (1001) to every
    * connection, waits for their close frames up to `timeoutMs`, then cuts the rest.
-   * All Disconnect events stay pollable.
+   * All Disconnect events stay pollable. An attached http server keeps listening: close it yourself.
+   * @returns Resolves once every connection is closed; calling it again returns the same promise.
    */
   stop(options: StopOptions = {}): Promise<void> {
     this.stopping ??= this.shutDown(options);
@@ -280,7 +376,7 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
 
   // SessionHost: what the sessions' protocols say, in order.
 
-  sessionEvent(session: ServerSession<T>, event: PeerEvent): void {
+  private sessionEvent(session: ServerSession<T>, event: PeerEvent): void {
     if (event.type === 'message') {
       session.queued(event.data);
       this.queue.push({ type: Event.Message, connId: session.id, message: event.data, binary: event.binary }, session);
@@ -288,14 +384,14 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     else if (event.type === 'close') this.closed(session, event);
   }
 
-  sessionGone(session: ServerSession<T>): void {
+  private sessionGone(session: ServerSession<T>): void {
     this.sessions.delete(session);
     if (this.sessions.size === 0) this.sessionsClosed?.();
   }
 
   /** A socket whose request looks like a handshake: its session reads it from the start. */
   private readonly upgrade = (socket: UpgradeSocket, received: Buffer, handshakeTimeout: number): void => {
-    const session: ServerSession<T> = new Session(this, this.connectionOptions);
+    const session: ServerSession<T> = new Session(this.host, this.connectionOptions);
     const protocol = new ServerProtocol({
       maxMessageSize: this.connectionOptions.maxMessageSize,
       maxHandshakeBytes: this.options.maxHandshakeBytes ?? Defaults.maxHandshakeBytes,

@@ -5,11 +5,11 @@ import { acceptKey, header, LISTS_UPGRADE, LISTS_WEBSOCKET, lists } from './hand
 
 /** What a client puts in its opening handshake besides the WebSocket fields. */
 export interface ClientRequestOptions {
-  /** Subprotocols to offer (Sec-WebSocket-Protocol), in order of preference. */
+  /** Subprotocols to offer (Sec-WebSocket-Protocol), in order of preference. @default none */
   protocols?: readonly string[] | undefined;
-  /** Extra request headers (e.g. Authorization, Cookie); the WebSocket fields cannot be overridden. */
+  /** Extra request headers (e.g. Authorization, Cookie); the WebSocket fields cannot be overridden. @default none */
   headers?: Record<string, string> | undefined;
-  /** The Origin header. */
+  /** The Origin header. @default none */
   origin?: string | undefined;
 }
 

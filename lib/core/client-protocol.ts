@@ -17,6 +17,7 @@ export interface ClientProtocolOptions extends ProtocolOptions, ClientRequestOpt
 
 /** The server switched protocols: frames may flow. */
 export interface OpenEvent {
+  /** `'open'`. */
   type: 'open';
   /** The subprotocol the server chose, or undefined. */
   protocol: string | undefined;
@@ -24,6 +25,7 @@ export interface OpenEvent {
   headers: Record<string, string>;
 }
 
+/** What a ClientProtocol's `eventsReceived()` yields: switch on `type`. */
 export type ClientProtocolEvent = OpenEvent | FrameEvent;
 
 /**
@@ -41,7 +43,11 @@ export class ClientProtocol extends Protocol<OpenEvent> {
   /** The response head received so far. */
   private head: Buffer | null = null;
 
-  /** Throws a TypeError for a URL that is not ws:// or wss://, or a bad subprotocol or header. */
+  /**
+   * A connection whose request head is ready in `dataToSend()`.
+   * @param url - A ws:// or wss:// URL (the shell opens the TCP or TLS connection to it).
+   * @throws TypeError for a URL that is not ws:// or wss://, or a bad subprotocol or header.
+   */
   constructor(url: string | URL, options: ClientProtocolOptions = {}) {
     super(options.maskKey ?? randomMaskKey, options);
     this.url = parseWebSocketUrl(url);
@@ -72,7 +78,7 @@ export class ClientProtocol extends Protocol<OpenEvent> {
     }
     this.open();
     this.events.push({ type: 'open', protocol, headers: head.headers });
-    if (end < received.length) this.receiver.receive(received.subarray(end), this);
+    if (end < received.length) this.readFrames(received.subarray(end));
   }
 
   protected override eofEvent(): CloseEvent {

@@ -226,7 +226,12 @@ export function closePayload(code: number, reason: string): Buffer {
 }
 
 
-/** A whole message as the server role sends it (unmasked): text for a string, binary for bytes. */
+/**
+ * Encodes a whole message once, as the server role sends it (unmasked), for `sendEncoded` on
+ * any number of ServerProtocols.
+ * @param data - A string goes as text, bytes as binary.
+ * @returns The frame: one Buffer, or a header and the payload itself for a large one.
+ */
 export function encodeMessage(data: string | Uint8Array): EncodedFrame {
   return encodeFrame(typeof data === 'string' ? Opcode.TEXT : Opcode.BINARY, data);
 }

@@ -142,9 +142,9 @@ export function acceptResponse(key: string, protocol: string | undefined): strin
 
 /** Where a handshake request points: the path without the query, and the query's parameters. */
 export interface RequestTarget {
-  /** e.g. "/chat" */
+  /** The request path without the query, e.g. "/chat". */
   path: string;
-  /** e.g. { token: "abc" } for "/chat?token=abc" (last value wins). */
+  /** The query parameters, e.g. { token: "abc" } for "/chat?token=abc" (last value wins). */
   query: Record<string, string>;
 }
 

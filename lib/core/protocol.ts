@@ -10,9 +10,11 @@ export type ProtocolState = 'connecting' | 'open' | 'closing' | 'closed';
 
 /** How a connection ended: the one `close` event of a protocol object, always its last. */
 export interface CloseEvent {
+  /** `'close'`. */
   type: 'close';
   /** §7.1.5: the code of the peer's close frame; 1005 if it had none, 1006 if none came; the code we sent if we failed the connection. */
   code: number;
+  /** The reason of the close frame (empty if none); for 1006, why the connection was lost. */
   reason: string;
   /** Both close frames were exchanged. */
   wasClean: boolean;
@@ -22,21 +24,29 @@ export interface CloseEvent {
   error?: Error;
 }
 
+/** A whole message arrived (fragments already reassembled, text already checked as UTF-8). */
 export interface MessageEvent {
+  /** `'message'`. */
   type: 'message';
   /** A string for a text message, a Buffer for a binary one (a view of the bytes it came in). */
   data: string | Buffer;
+  /** True for a binary message (then `data` is a Buffer), false for text. */
   binary: boolean;
 }
 
 /** A ping arrived; its pong is already in `dataToSend()` (§5.5.2). */
 export interface PingEvent {
+  /** `'ping'`. */
   type: 'ping';
+  /** The ping's payload (at most 125 bytes), a copy of its own. */
   payload: Buffer;
 }
 
+/** A pong arrived (§5.5.3): the answer to a ping, or an unsolicited heartbeat. */
 export interface PongEvent {
+  /** `'pong'`. */
   type: 'pong';
+  /** The pong's payload (at most 125 bytes), a copy of its own. */
   payload: Buffer;
 }
 
@@ -66,12 +76,17 @@ const EMPTY = Buffer.alloc(0);
  * This class holds what both roles share; ServerProtocol and ClientProtocol add the handshake
  * and its events (H).
  */
-export abstract class Protocol<H extends { type: string }> implements ReceiverSink {
+export abstract class Protocol<H extends { type: string }> {
   private stateValue: ProtocolState = 'connecting';
   protected events: (H | FrameEvent)[] = [];
   protected readonly outbox = new Outbox();
-  protected readonly receiver: Receiver;
+  private readonly receiver: Receiver;
   protected readonly maxMessageSize: number;
+  /** Where the receiver hands what it reads: an object of its own, so no caller can inject a frame. */
+  private readonly sink: ReceiverSink = {
+    message: (data, binary) => this.message(data, binary),
+    control: (opcode, payload) => this.control(opcode, payload),
+  };
   private readonly deferCloseReply: boolean;
   /** The close frame payload still owed to the peer (deferCloseReply), or null. */
   private closeOwed: Buffer | null = null;
@@ -132,10 +147,15 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
     if (this.finished || this.receiver.stopped) return;
     try {
       if (this.stateValue === 'connecting') this.receiveHandshake(bytes);
-      else this.receiver.receive(bytes, this);
+      else this.readFrames(bytes);
     } catch (err) {
       this.failWith(err);
     }
+  }
+
+  /** Frames, once the handshake is over (also the bytes that came right after it). */
+  protected readFrames(bytes: Buffer): void {
+    this.receiver.receive(bytes, this.sink);
   }
 
   /**
@@ -150,6 +170,9 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
   /**
    * The transport is gone or the shell cut it (a timeout, a drop, a socket error): the
    * connection ends without a close handshake, close event 1006, and nothing more is owed.
+   * @param reason - The close event's reason. Default: 'connection aborted'.
+   * @param initiator - The close event's initiator. Default: 'local'.
+   * @param error - The close event's error, if a failure caused it.
    */
   abort(reason = 'connection aborted', initiator: Initiator = Initiator.LOCAL, error?: Error): void {
     this.eofReceived = true;
@@ -161,7 +184,10 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
     if (!this.finished) this.finish({ type: 'close', code: 1006, reason, wasClean: false, initiator, ...(error ? { error } : {}) });
   }
 
-  /** Everything this side owes the peer since the last call, as one buffer (empty when nothing). */
+  /**
+   * Takes what this side owes the peer: handshake, frames, pongs, close frames.
+   * @returns Every byte owed since the last call, as one buffer (empty when nothing).
+   */
   dataToSend(): Buffer {
     const output = this.outbox.take();
     if (output === null) return EMPTY;
@@ -169,12 +195,18 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
     return Buffer.concat(output);
   }
 
-  /** The same bytes as `dataToSend()`, as the pieces they were written in (for a shell that writes them with writev); null when nothing. */
+  /**
+   * Takes the same bytes as `dataToSend()`, as the pieces they were written in (for a shell that writes them with writev).
+   * @returns One piece or an array of pieces, in order; null when nothing is owed.
+   */
   takeOutput(): Output | null {
     return this.outbox.take();
   }
 
-  /** The events since the last call, oldest first. */
+  /**
+   * Takes the events that the bytes given since the last call produced.
+   * @returns Them, oldest first; a `close` event is always the last one ever.
+   */
   eventsReceived(): (H | FrameEvent)[] {
     const events = this.events;
     if (events.length === 0) return [];
@@ -187,14 +219,20 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
     return this.stateValue === 'open' || this.closeOwed !== null;
   }
 
-  /** Sends a text message; false once it can no longer send. */
+  /**
+   * Sends a text message.
+   * @returns False once it can no longer send (closing or closed).
+   */
   sendText(text: string): boolean {
     if (!this.canSend) return false;
     this.outbox.frame(Opcode.TEXT, text, this.masking?.());
     return true;
   }
 
-  /** Sends a binary message; false once it can no longer send. */
+  /**
+   * Sends a binary message.
+   * @returns False once it can no longer send (closing or closed).
+   */
   sendBinary(data: Uint8Array): boolean {
     if (!this.canSend) return false;
     this.outbox.frame(Opcode.BINARY, data, this.masking?.());
@@ -204,6 +242,7 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
   /**
    * Sends a frame encoded once for many connections (`encodeMessage`). Server role only: a
    * client masks every frame with a key of its own (§5.3).
+   * @returns False once it can no longer send (closing or closed).
    */
   sendEncoded(frame: EncodedFrame): boolean {
     if (this.masking !== undefined) throw new TypeError('a client masks every frame: use sendText or sendBinary');
@@ -212,7 +251,11 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
     return true;
   }
 
-  /** Sends a ping (at most 125 bytes of payload); false unless open. */
+  /**
+   * Sends a ping; the peer's pong comes as a `pong` event.
+   * @param payload - At most 125 bytes. Default: empty.
+   * @returns False unless open.
+   */
   ping(payload: string | Uint8Array = EMPTY): boolean {
     if (this.stateValue !== 'open') return false;
     if (byteLength(payload) > 125) throw new RangeError('a ping payload is at most 125 bytes');
@@ -224,6 +267,9 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
    * Starts the close handshake (§7.1.2) with `code` and `reason`; or, with a close reply
    * deferred, sends it (echoing the peer's code). False if neither is due. Throws a RangeError
    * for a code that may not be sent or a reason over 123 bytes.
+   * @param code - 1000–1003, 1007–1014 or 3000–4999. Default: 1000.
+   * @param reason - At most 123 bytes of UTF-8. Default: ''.
+   * @returns False if neither a close nor a close reply is due.
    */
   close(code = 1000, reason = ''): boolean {
     checkCloseArguments(code, reason);
@@ -244,6 +290,8 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
   /**
    * Fails the connection (§7.1.7): reads nothing more, sends a close frame with `code` (at
    * once, or when `close()` is called with deferCloseReply), and yields the close event.
+   * @param code - The close code to send (1002, 1007, 1008, 1011, …).
+   * @param reason - At most 123 bytes of UTF-8.
    */
   fail(code: number, reason: string): void {
     this.failConnection(code, reason);
@@ -255,13 +303,13 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
     this.finish({ type: 'close', code, reason, wasClean: false, initiator: Initiator.ERROR, ...(error ? { error } : {}) }, reply);
   }
 
-  // ReceiverSink: called by the receiver while it reads.
+  // The sink's: called by the receiver while it reads.
 
-  message(data: string | Buffer, binary: boolean): void {
+  private message(data: string | Buffer, binary: boolean): void {
     this.events.push({ type: 'message', data, binary });
   }
 
-  control(opcode: number, payload: Buffer): void {
+  private control(opcode: number, payload: Buffer): void {
     if (opcode === Opcode.PING) {
       // §5.5.3: answer with a pong carrying the same payload, unless we already sent a close.
       if (this.stateValue === 'open') this.outbox.frame(Opcode.PONG, payload, this.masking?.());

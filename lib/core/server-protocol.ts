@@ -25,6 +25,7 @@ export interface ServerProtocolOptions extends ProtocolOptions {
 
 /** A handshake request that passed every check of RFC 6455 §4.2.1. */
 export interface HandshakeRequest extends RequestTarget {
+  /** Always "GET" (any other method is refused with 405). */
   method: string;
   /** The request-target as sent, e.g. "/chat?token=abc". */
   target: string;
@@ -38,10 +39,13 @@ export interface HandshakeRequest extends RequestTarget {
 
 /** A valid handshake request arrived: answer it with `accept()` or `reject(status)`. */
 export interface RequestEvent {
+  /** `'request'`. */
   type: 'request';
+  /** What the client asked for. */
   request: HandshakeRequest;
 }
 
+/** What a ServerProtocol's `eventsReceived()` yields: switch on `type`. */
 export type ServerProtocolEvent = RequestEvent | FrameEvent;
 
 /**
@@ -60,6 +64,7 @@ export class ServerProtocol extends Protocol<RequestEvent> {
   /** Bytes that came after the request head, read as frames once accepted. */
   private early: Buffer | null = null;
 
+  /** A connection waiting for its client's request head: hand it the bytes with `receiveData`. */
   constructor(options: ServerProtocolOptions = {}) {
     super(undefined, options);
     this.maxHandshakeBytes = options.maxHandshakeBytes ?? ProtocolDefaults.maxHandshakeBytes;
@@ -67,7 +72,10 @@ export class ServerProtocol extends Protocol<RequestEvent> {
     this.protocols = options.protocols ?? [];
   }
 
-  /** Answers the waiting request with 101 (§4.2.2); frames that came with it are read now. False if none waits. */
+  /**
+   * Answers the waiting request with 101 (§4.2.2); frames that came with it are read now.
+   * @returns False if no request waits for an answer.
+   */
   accept(): boolean {
     const answer = this.answer;
     if (answer === null || this.state !== 'connecting') return false;
@@ -80,7 +88,13 @@ export class ServerProtocol extends Protocol<RequestEvent> {
     return true;
   }
 
-  /** Refuses the waiting request with an HTTP status (and extra headers); the connection closes. False if none waits. */
+  /**
+   * Refuses the waiting request with an HTTP status (and extra headers); the connection closes.
+   * @param status - The HTTP status, e.g. 403.
+   * @param reason - The status line's text and the body. Default: 'connection refused'.
+   * @param headers - Extra response headers. Default: none.
+   * @returns False if no request waits for an answer.
+   */
   reject(status: number, reason = 'connection refused', headers?: Record<string, string>): boolean {
     if (this.answer === null || this.state !== 'connecting') return false;
     this.refuse({ status, reason, ...(headers ? { headers } : {}) }, Initiator.LOCAL);

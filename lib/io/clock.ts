@@ -1,5 +1,6 @@
 /** A cancellable timer. */
 export interface Timer {
+  /** Stops the timer; its callback will not run. Cancelling twice, or after it ran, does nothing. */
   cancel(): void;
 }
 
@@ -7,6 +8,10 @@ export interface Timer {
 export interface Clock {
   /** Milliseconds, monotonic. */
   now(): number;
+  /**
+   * Runs `callback` once, `ms` milliseconds from now.
+   * @returns A timer that can be cancelled.
+   */
   setTimeout(callback: () => void, ms: number): Timer;
 }
 

@@ -22,7 +22,9 @@ export type Direction = 'toServer' | 'toClient';
 
 /** One write, as its bytes reach the reader: what `tap` reports. */
 export interface Delivery {
+  /** The connection the bytes travelled on. */
   connection: MemoryConnection;
+  /** Which way: to the server or to the client. */
   direction: Direction;
   /** `network.clock.now()` when they arrived. */
   at: number;
@@ -57,10 +59,12 @@ interface Wiring {
  * connection that reaches it, as a net.Server does.
  */
 export class MemoryListener extends EventEmitter {
+  /** @internal */
   constructor(
     private readonly wiring: Wiring,
     /** undefined: every host name reaches it. */
     readonly host: string | undefined,
+    /** The port listened on. */
     readonly port: number,
   ) {
     super();
@@ -88,12 +92,14 @@ export class MemoryConnection {
   private opening = true;
   private openSockets = 0;
 
+  /** @internal */
   constructor(
     private readonly wiring: Wiring,
     /** Counts up from 1 in the order connections were opened. */
     readonly id: number,
-    /** The host name and port the client connected to. */
+    /** The host name the client connected to. */
     readonly host: string,
+    /** The port the client connected to. */
     readonly port: number,
     /** The client socket's port: `remotePort` on the server's side. */
     readonly clientPort: number,
@@ -277,7 +283,10 @@ export class MemoryNetwork {
     return () => this.taps.delete(listener);
   }
 
-  /** A stream of seeded random bytes for one client's keys: each connection draws from its own. */
+  /**
+   * A stream of seeded random bytes for one client's keys: each connection draws from its own.
+   * @internal
+   */
   random(): SeededRandom {
     return this.keys.fork();
   }

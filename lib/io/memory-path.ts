@@ -70,6 +70,7 @@ export class MemoryPath {
   private cutFlag = false;
   private drainScheduled = false;
 
+  /** @internal */
   constructor(
     private readonly host: PathHost,
     private readonly bufferBytes: number,
@@ -110,24 +111,36 @@ export class MemoryPath {
     return this.queue[0]!.due;
   }
 
-  /** Connects the reading end. */
+  /**
+   * Connects the reading end.
+   * @internal
+   */
   attachReader(reader: PathReader): void {
     this.reader = reader;
     this.scheduleDrain();
   }
 
-  /** The writing end may send data now (a client once it is connected). */
+  /**
+   * The writing end may send data now (a client once it is connected).
+   * @internal
+   */
   writerConnected(): void {
     this.writerReady = true;
     this.takeHeld();
   }
 
-  /** Sends a signal of the connection's setup, in order with the bytes. */
+  /**
+   * Sends a signal of the connection's setup, in order with the bytes.
+   * @internal
+   */
   signal(signal: Signal): void {
     this.enqueue(signal);
   }
 
-  /** A write: its chunks are taken while there is room; the callback runs once all are. */
+  /**
+   * A write: its chunks are taken while there is room; the callback runs once all are.
+   * @internal
+   */
   write(chunks: Buffer[], callback: () => void): void {
     if (this.cutFlag) return callback();
     if (this.held !== undefined) throw new Error('a memory socket writes one batch at a time');
@@ -135,31 +148,46 @@ export class MemoryPath {
     this.takeHeld();
   }
 
-  /** The writer's FIN, after everything it wrote. */
+  /**
+   * The writer's FIN, after everything it wrote.
+   * @internal
+   */
   end(): void {
     this.enqueue(null);
   }
 
-  /** The writer is gone: what it had not got taken is dropped (its callback still runs). */
+  /**
+   * The writer is gone: what it had not got taken is dropped (its callback still runs).
+   * @internal
+   */
   writerGone(): void {
     const held = this.held;
     this.held = undefined;
     held?.callback();
   }
 
-  /** The reader is gone: what arrives from now on is dropped, and data answered with a reset. */
+  /**
+   * The reader is gone: what arrives from now on is dropped, and data answered with a reset.
+   * @internal
+   */
   readerClosed(): void {
     this.readerGone = true;
     this.scheduleDrain();
   }
 
-  /** The reader wants more (its stream's buffer ran low). */
+  /**
+   * The reader wants more (its stream's buffer ran low).
+   * @internal
+   */
   readerWantsMore(): void {
     this.readerFull = false;
     this.scheduleDrain();
   }
 
-  /** The connection is cut: everything on the way and everything later is lost. */
+  /**
+   * The connection is cut: everything on the way and everything later is lost.
+   * @internal
+   */
   cut(): void {
     this.cutFlag = true;
     this.queue.length = 0;

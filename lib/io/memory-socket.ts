@@ -1,6 +1,6 @@
 import { Duplex } from 'node:stream';
 import type { Clock, Timer } from './clock.js';
-import type { MemoryPath, PathReader } from './memory-path.js';
+import type { MemoryPath } from './memory-path.js';
 
 /** Where a memory socket is, and where its peer is. */
 export interface SocketAddresses {
@@ -17,10 +17,14 @@ export interface SocketAddresses {
  * addresses, `connecting`, 'connect', setNoDelay (nothing to change here) and setTimeout (idle time
  * on the network's clock), which is what clients written for a net.Socket (ws, node:http) use.
  */
-export class MemorySocket extends Duplex implements PathReader {
+export class MemorySocket extends Duplex {
+  /** This end's address (a client's: 127.0.0.1). */
   readonly localAddress: string;
+  /** This end's port. */
   readonly localPort: number;
+  /** The other end's address. */
   readonly remoteAddress: string;
+  /** The other end's port. */
   readonly remotePort: number;
   /** True until the connection is set up (a client's 'connect'). */
   connecting: boolean;
@@ -28,6 +32,7 @@ export class MemorySocket extends Duplex implements PathReader {
   private idleTimer: Timer | undefined;
   private finSent = false;
 
+  /** @internal */
   constructor(
     private readonly outgoing: MemoryPath,
     private readonly incoming: MemoryPath,
@@ -44,13 +49,17 @@ export class MemorySocket extends Duplex implements PathReader {
     incoming.attachReader(this);
   }
 
-  /** The connection is set up: data may flow, 'connect' is emitted. */
+  /**
+   * The connection is set up: data may flow, 'connect' is emitted.
+   * @internal
+   */
   connected(): void {
     this.connecting = false;
     this.outgoing.writerConnected();
     this.emit('connect');
   }
 
+  /** As net.Socket's: nothing to change on a memory network. */
   setNoDelay(_noDelay?: boolean): this {
     return this;
   }
@@ -66,17 +75,29 @@ export class MemorySocket extends Duplex implements PathReader {
     return this;
   }
 
-  // PathReader: what the incoming path hands over.
+  // What the incoming path hands over.
 
+  /**
+   * Bytes held unread (the stream's buffer).
+   * @internal
+   */
   get unread(): number {
     return this.readableLength;
   }
 
+  /**
+   * Bytes that arrived; false once the stream wants no more until it reads.
+   * @internal
+   */
   deliver(bytes: Buffer): boolean {
     this.armIdleTimer();
     return this.push(bytes);
   }
 
+  /**
+   * The writer's FIN: nothing more will come.
+   * @internal
+   */
   deliverEnd(): void {
     this.push(null);
     // As net.Socket does at EOF: 'end' comes even when nobody reads, once nothing is left unread.
@@ -85,15 +106,18 @@ export class MemorySocket extends Duplex implements PathReader {
 
   // Duplex.
 
+  /** @internal */
   override _read(): void {
     this.incoming.readerWantsMore();
   }
 
+  /** @internal */
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
     this.armIdleTimer();
     this.outgoing.write([chunk], callback);
   }
 
+  /** @internal */
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
     this.armIdleTimer();
     this.outgoing.write(
@@ -102,11 +126,13 @@ export class MemorySocket extends Duplex implements PathReader {
     );
   }
 
+  /** @internal */
   override _final(callback: (error?: Error | null) => void): void {
     this.sendFin();
     callback();
   }
 
+  /** @internal */
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
     this.idleTimer?.cancel();
     this.outgoing.writerGone();

@@ -1,6 +1,7 @@
 /**
- * External peers: programs nobody here wrote that some tests talk to, installed from Debian
- * (`.ci/run` installs them). On a bare machine the suites that need a missing one are SKIPPED,
+ * External peers: programs nobody here wrote that some tests talk to, installed from Debian or,
+ * for other runtimes and compilers, from npm into a cache (`.ci/run` installs them all: apt-get,
+ * `.ci/runtime`). On a bare machine the suites that need a missing one are SKIPPED,
  * with a message naming what to install; with WSPOLL_REQUIRE_PEERS=1 (CI) they FAIL instead.
  *
  *   describe('the demo in headless Chromium', { skip: chromium.skip }, () => {
@@ -94,3 +95,16 @@ export const pythonWebsockets = peer(
 
 /** redis-server on PATH (spec/interop/redis.test.ts, spec/integration/demo-cluster.test.ts). */
 export const redisServer = peer('redis-server (on PATH)', () => onPath('redis-server'), 'apt-get install redis-server');
+
+/** TypeScript 7's compiler, named by WSPOLL_TSC7 (the package test compiles a consumer with it). */
+export const typescript7 = peer(
+  'TypeScript 7 (WSPOLL_TSC7, the path of its tsc)',
+  () => existsSync(process.env.WSPOLL_TSC7 || '/nonexistent'),
+  'WSPOLL_TSC7=$(bash .ci/runtime typescript7)',
+);
+
+/** Bun on PATH (the package test runs its consumer with it). */
+export const bun = peer('bun (on PATH)', () => onPath('bun'), 'PATH=$(dirname $(bash .ci/runtime bun)):$PATH');
+
+/** Deno on PATH (the package test runs its consumer with it). */
+export const deno = peer('deno (on PATH)', () => onPath('deno'), 'PATH=$(dirname $(bash .ci/runtime deno)):$PATH');

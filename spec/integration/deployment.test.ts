@@ -1,7 +1,7 @@
 /**
  * Issue #7, handshake control and deployment, tried the way a new user would: through the
  * public API, over real loopback sockets, with `ws` (and raw sockets where the bytes matter)
- * as the clients. TLS uses a self-signed certificate made with openssl (spec/helpers/certificate.ts).
+ * as the clients. TLS uses a self-signed test certificate kept in spec/helpers (certificate.ts).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';

@@ -3,7 +3,7 @@
  * drained by a tick loop, and end in every way there is: clean closes from either side, FINs
  * without a close frame, and TCP resets. Checks: exactly one NewConnection then one Disconnect
  * per connection and nothing after it; every message of a connection delivered and echoed
- * exactly once, in order (a prefix of what was sent for connections cut mid-way); memory back
+ * exactly once, in order (a prefix of what was sent for connections cut mid-way); the heap back
  * near its baseline at the end.
  */
 import { it } from 'node:test';
@@ -195,14 +195,15 @@ it(`soak: ${TOTAL} connections, ${AT_ONCE} at a time, clean closes, drops and re
     await sleep(200);
     const after = await settledMemory(gc);
     const grewHeap = (after.heap - base.heap) / 2 ** 20;
-    const grewRss = (after.rss - base.rss) / 2 ** 20;
     const took = Date.now() - began;
     process.stderr.write(
       `soak: ${TOTAL} connections in ${took} ms; heap+external ${(base.heap / 2 ** 20).toFixed(1)} → ${(after.heap / 2 ** 20).toFixed(1)} MiB (${grewHeap >= 0 ? '+' : ''}${grewHeap.toFixed(1)}), ` +
         `rss ${(base.rss / 2 ** 20).toFixed(0)} → peak ${(peak / 2 ** 20).toFixed(0)} → ${(after.rss / 2 ** 20).toFixed(0)} MiB; endings ${endings}\n`,
     );
+    // Judged by the heap (JS objects and the Buffers outside it), the memory that a leak holds.
+    // RSS is printed only: allocators keep freed pages (Node 24 keeps RSS at its peak, +127 MiB
+    // with a flat heap), so it measures the peak, not what is still held.
     assert.ok(grewHeap < 30, `heap+external grew ${grewHeap.toFixed(1)} MiB`);
-    assert.ok(grewRss < 100, `rss grew ${grewRss.toFixed(1)} MiB`);
     assert.ok(took < 60_000, `took ${took} ms`);
   } finally {
     clearInterval(tick);
