@@ -1,5 +1,5 @@
 /**
- * The Client of issue #3 against our own Server, stepped with `await next()`, over loopback TCP
+ * The Client against our own Server, stepped with `await next()`, over loopback TCP
  * (ws:// and wss:// with a self-signed certificate) and over a memory network
  * (spec/api/transports.ts). Servers written by hand answer the handshakes that must fail and show
  * the bytes on the wire where they matter (masking). The Client against servers nobody here

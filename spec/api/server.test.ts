@@ -1,5 +1,5 @@
 /**
- * The Server API of issue #2, over loopback TCP and over a memory network (spec/api/transports.ts):
+ * The Server API, over loopback TCP and over a memory network (spec/api/transports.ts):
  * start, the poll API, connection ids, the event guarantees, sending, closing, per-connection
  * facts and data, broadcast and topics, the error log, and the HTTP answers to bad handshakes.
  * Clients are `ws` (a peer nobody here wrote) and raw sockets where the bytes on the wire matter.

@@ -150,7 +150,7 @@ describe('RFC 6455 §5.7 vectors: readHeader', () => {
   });
 });
 
-describe('readHeader rejects (RFC 6455 §5.2, §5.5, DESIGN §5)', () => {
+describe('readHeader rejects (RFC 6455 §5.2, §5.5)', () => {
   const read = (bytes: Buffer, max = 1 << 20) => () => readHeader(bytes, 0, bytes.length, max, new FrameHeader());
   test('each RSV bit → 1002', () => {
     for (const rsv of [0x40, 0x20, 0x10, 0x70]) throwsCode(read(Buffer.from([0x81 | rsv, 0x00])), 1002);

@@ -2,7 +2,7 @@
  * RFC 6455 conformance of the echo server, checked from the outside over raw TCP
  * (the categories of Autobahn|Testsuite 1–10, plus masking, limits, the opening handshake and
  * robustness). Strict expectations: the strictest correct RFC behaviour, with the close codes and
- * HTTP statuses of DESIGN.md §4–5.
+ * HTTP statuses of the README's bad-input table.
  *
  * Starts `node --import tsx demo/echo.ts` (or the command in CONFORMANCE_CMD, split on spaces,
  * for checking the suite against another echo server) with PORT=0 and waits for its

@@ -81,7 +81,7 @@ function validMessages(rng: Rng): { wire: Buffer[]; messages: Buffer[] } {
   return { wire, messages };
 }
 
-/** Violations of RFC 6455 and the limits, each with the close code DESIGN §5 calls for. */
+/** Violations of RFC 6455 and the limits, each with the close code the README's bad-input table gives. */
 const VIOLATIONS: ((rng: Rng) => [Buffer[], number])[] = [
   (rng) => [[f(rng, OP.TEXT, 'unmasked', { mask: false })], 1002],
   (rng) => [[f(rng, OP.BINARY, 'rsv', { rsv: int(rng, 1, 7) })], 1002],

@@ -1,5 +1,5 @@
 /**
- * The black-box abuse probe of issue #4 against `demo/echo.ts` with its default limits, run as a
+ * The black-box abuse probe against `demo/echo.ts` with its default limits, run as a
  * child process and measured from outside (/proc/<pid>/status). Slow, silent, greedy and hostile
  * peers each get their documented answer while a good client keeps being echoed.
  */
@@ -15,7 +15,7 @@ import { prng } from '../helpers/prng.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1024 * 1024;
-const HANDSHAKE_TIMEOUT = 10_000; // echo.ts runs on the defaults (DESIGN §4)
+const HANDSHAKE_TIMEOUT = 10_000; // echo.ts runs on the default handshakeTimeout
 
 let child: ChildProcess;
 let port = 0;
