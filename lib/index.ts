@@ -16,4 +16,5 @@ export type {
   ServerEvent,
 } from './api/events.js';
 export type { ConnectionOptions, ServerOptions } from './api/options.js';
+export type { CompressionOptions } from './core/deflate-options.js';
 export type { Clock, Timer } from './io/clock.js';

@@ -53,6 +53,7 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
   private readonly heartbeat: Heartbeat;
   private readonly handshakeTimeout: number;
   private chosenProtocol: string | undefined;
+  private agreedExtensions = '';
 
   /**
    * Opens a connection to a ws:// or wss:// URL; resolves once the server has switched
@@ -70,6 +71,7 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
         headers: options.headers,
         origin: options.origin,
         maxMessageSize: options.maxMessageSize ?? Defaults.maxMessageSize,
+        compression: options.compression,
         // The program may answer earlier messages until it takes the Disconnect (see ConnectionTable).
         deferCloseReply: true,
         ...(options.maskKey ? { maskKey: options.maskKey } : {}),
@@ -99,6 +101,11 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
   /** The subprotocol the server chose, or undefined. */
   get protocol(): string | undefined {
     return this.chosenProtocol;
+  }
+
+  /** The extensions the server agreed to (permessage-deflate with its parameters), or ''. */
+  get extensions(): string {
+    return this.agreedExtensions;
   }
 
   /** Events waiting to be polled. */
@@ -168,6 +175,7 @@ export class Client implements SessionHost<undefined, ClientProtocol> {
       this.queue.push({ type: Event.Message, connId: CONN_ID, message: event.data, binary: event.binary }, session);
     } else if (event.type === 'open') {
       this.chosenProtocol = event.protocol;
+      this.agreedExtensions = event.extensions;
       session.announced = true;
       this.table.add(session);
       this.heartbeat.start();

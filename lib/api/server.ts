@@ -2,7 +2,8 @@ import type { Server as HttpServer } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
 import { Initiator } from '../core/constants.js';
-import { encodeMessage } from '../core/frame.js';
+import { resolveCompression } from '../core/deflate-options.js';
+import { encodeMessage } from '../core/encoded-message.js';
 import type { CloseEvent } from '../core/protocol.js';
 import { type HandshakeRequest, ServerProtocol } from '../core/server-protocol.js';
 import { Heartbeat } from '../io/heartbeat.js';
@@ -75,6 +76,7 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.connectionOptions = resolveConnectionOptions(options);
+    resolveCompression(options.compression, 'server'); // a bad value throws here, not at the first handshake
     this.queue = new EventQueue(this.connectionOptions.clock, (event, session) => this.table.taken(event, session), turnBatching);
     this.gate = new UpgradeGate({ maxConnections: options.maxConnections });
     this.heartbeat = new Heartbeat(this.connectionOptions, () => this.peers());
@@ -135,16 +137,19 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return this.table.get(connId)?.send(data, true) ?? SendStatus.CLOSED;
   }
 
-  /** Sends to every connection, or to `connIds`, encoding the frame once. Returns how many took it. */
+  /**
+   * Sends to every connection, or to `connIds`, encoding the frame once (compressed: once per set
+   * of negotiated parameters). Returns how many took it.
+   */
   broadcast(data: string | Uint8Array, connIds?: Iterable<number>): number {
-    const frame = encodeMessage(data);
+    const message = encodeMessage(data);
     let delivered = 0;
     if (connIds === undefined) {
-      for (const session of this.table.values()) delivered += accepted(session.sendEncoded(frame));
+      for (const session of this.table.values()) delivered += accepted(session.sendEncoded(message));
     } else {
       for (const id of connIds) {
         const session = this.table.get(id);
-        if (session) delivered += accepted(session.sendEncoded(frame));
+        if (session) delivered += accepted(session.sendEncoded(message));
       }
     }
     return delivered;
@@ -162,13 +167,13 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
     return session !== undefined && this.topics.unsubscribe(session, topic);
   }
 
-  /** Sends to every subscriber of `topic`, encoding the frame once. Returns how many took it. */
+  /** Sends to every subscriber of `topic`, encoding the frame once (as broadcast does). Returns how many took it. */
   publish(topic: string, data: string | Uint8Array): number {
     const members = this.topics.subscribers(topic);
     if (!members) return 0;
-    const frame = encodeMessage(data);
+    const message = encodeMessage(data);
     let delivered = 0;
-    for (const session of members) delivered += accepted(session.sendEncoded(frame));
+    for (const session of members) delivered += accepted(session.sendEncoded(message));
     return delivered;
   }
 
@@ -258,6 +263,7 @@ export class Server<T = unknown> implements SessionHost<T, ServerProtocol> {
       maxHandshakeBytes: this.options.maxHandshakeBytes ?? Defaults.maxHandshakeBytes,
       origins: this.options.origins,
       protocols: this.options.protocols,
+      compression: this.options.compression,
       // The program may answer earlier messages until it takes the Disconnect (see ConnectionTable).
       deferCloseReply: true,
     });
@@ -359,6 +365,7 @@ function handshakeFacts(socket: UpgradeSocket, request: HandshakeRequest): Hands
     query: request.query,
     headers: request.headers,
     protocol: request.protocol,
+    extensions: request.extensions,
   };
 }
 

@@ -1,8 +1,13 @@
 import { isUtf8 } from 'node:buffer';
 import { Initiator, isValidWireCloseCode, Opcode, ProtocolDefaults } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { closePayload, type EncodedFrame } from './frame.js';
+import { type CompressionOptions, type DeflateSettings, resolveCompression } from './deflate-options.js';
+import type { EncodedMessage } from './encoded-message.js';
+import { closePayload, RSV1 } from './frame.js';
+import { MessageDeflater } from './message-deflater.js';
+import { MessageInflater } from './message-inflater.js';
 import { Outbox, type Output } from './outbox.js';
+import type { DeflateAgreement } from './permessage-deflate.js';
 import { Receiver, type ReceiverSink } from './receiver.js';
 
 /** Where a connection is in its life (RFC 6455 §4–§7). */
@@ -52,6 +57,11 @@ export interface ProtocolOptions {
    * is called, so earlier messages can still be answered first (§5.5.1 allows it). @default false
    */
   deferCloseReply?: boolean;
+  /**
+   * permessage-deflate (RFC 7692): `true` for the defaults, or options; offered by a client,
+   * negotiated by a server. @default off
+   */
+  compression?: boolean | CompressionOptions;
 }
 
 /** A close reason must fit a control frame with its 2-byte code (§5.5). */
@@ -72,6 +82,10 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
   protected readonly outbox = new Outbox();
   protected readonly receiver: Receiver;
   protected readonly maxMessageSize: number;
+  /** permessage-deflate as configured, or null when off. */
+  protected readonly compression: DeflateSettings | null;
+  /** Compresses what this side sends, once permessage-deflate is agreed. */
+  private deflater: MessageDeflater | null = null;
   private readonly deferCloseReply: boolean;
   /** The close frame payload still owed to the peer (deferCloseReply), or null. */
   private closeOwed: Buffer | null = null;
@@ -88,6 +102,7 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
   ) {
     this.maxMessageSize = options.maxMessageSize ?? ProtocolDefaults.maxMessageSize;
     this.deferCloseReply = options.deferCloseReply ?? false;
+    this.compression = resolveCompression(options.compression, masking === undefined ? 'server' : 'client');
     this.receiver = new Receiver(masking === undefined, this.maxMessageSize);
   }
 
@@ -187,28 +202,24 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
     return this.stateValue === 'open' || this.closeOwed !== null;
   }
 
-  /** Sends a text message; false once it can no longer send. */
+  /** Sends a text message (compressed when agreed and worth it); false once it can no longer send. */
   sendText(text: string): boolean {
-    if (!this.canSend) return false;
-    this.outbox.frame(Opcode.TEXT, text, this.masking?.());
-    return true;
+    return this.sendMessage(Opcode.TEXT, text);
   }
 
-  /** Sends a binary message; false once it can no longer send. */
+  /** Sends a binary message (compressed when agreed and worth it); false once it can no longer send. */
   sendBinary(data: Uint8Array): boolean {
-    if (!this.canSend) return false;
-    this.outbox.frame(Opcode.BINARY, data, this.masking?.());
-    return true;
+    return this.sendMessage(Opcode.BINARY, data);
   }
 
   /**
-   * Sends a frame encoded once for many connections (`encodeMessage`). Server role only: a
-   * client masks every frame with a key of its own (§5.3).
+   * Sends a message encoded once for many connections (`encodeMessage`): compressed once per set
+   * of deflate parameters. Server role only: a client masks every frame with a key of its own (§5.3).
    */
-  sendEncoded(frame: EncodedFrame): boolean {
+  sendEncoded(message: EncodedMessage): boolean {
     if (this.masking !== undefined) throw new TypeError('a client masks every frame: use sendText or sendBinary');
     if (!this.canSend) return false;
-    this.outbox.encoded(frame);
+    this.outbox.encoded(message.frameFor(this.deflater));
     return true;
   }
 
@@ -276,9 +287,12 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
   /** Reads handshake bytes while connecting; the role's handshake decides what they mean. */
   protected abstract receiveHandshake(data: Buffer): void;
 
-  /** The handshake succeeded: frames may flow. */
-  protected open(): void {
+  /** The handshake succeeded: frames may flow, compressed as agreed (null: not at all). */
+  protected open(agreement: DeflateAgreement | null): void {
     this.stateValue = 'open';
+    if (agreement === null) return;
+    this.deflater = new MessageDeflater(agreement, this.compression!);
+    this.receiver.inflater = new MessageInflater(agreement);
   }
 
   /** The connection ends with `event`; `reply` is the close frame still owed to the peer, if any. */
@@ -309,6 +323,15 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
   /** The close event of a connection that the end of its input ended. */
   protected eofEvent(): CloseEvent {
     return { type: 'close', code: 1006, reason: 'connection closed without a close frame', wasClean: false, initiator: Initiator.PEER };
+  }
+
+  private sendMessage(opcode: number, data: string | Uint8Array): boolean {
+    if (!this.canSend) return false;
+    // RFC 7692 §6: a compressed message has RSV1 on its first frame; any message may go uncompressed.
+    const compressed = this.deflater?.compressMessage(data) ?? null;
+    if (compressed === null) this.outbox.frame(opcode, data, this.masking?.());
+    else this.outbox.frame(opcode | RSV1, compressed, this.masking?.());
+    return true;
   }
 
   private sendClose(payload: Buffer): void {

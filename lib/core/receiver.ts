@@ -3,6 +3,7 @@ import { Opcode } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { applyMask, FrameHeader, isControl, readHeader } from './frame.js';
 import { bufferView } from './memory-view.js';
+import { compressedBound, type MessageInflater } from './message-inflater.js';
 import { Utf8Validator } from './utf8.js';
 
 /** What a Receiver hands its protocol: whole messages and control frames, in arrival order. */
@@ -22,8 +23,9 @@ const maskBytes = new Uint8Array(4);
 
 /**
  * Turns a byte stream of frames into messages and control frames (RFC 6455 §5): decodes
- * headers, unmasks in place, reassembles fragments, validates text as it arrives. Throws a
- * ProtocolError with the close code for anything the RFC or the size limit forbids.
+ * headers, unmasks in place, reassembles fragments, validates text as it arrives, inflates
+ * compressed messages once whole (RFC 7692, once `inflater` is set). Throws a ProtocolError with
+ * the close code for anything the RFCs or the size limit forbid.
  */
 export class Receiver {
   /** Set once the protocol reads no more (a close frame came, or the connection failed). */
@@ -31,12 +33,18 @@ export class Receiver {
   /** True on the server: the peer is a client, which masks every frame (§5.1). */
   private readonly peerMasks: boolean;
   private readonly maxMessageSize: number;
+  /** The most compressed bytes a message may have: maxMessageSize once inflated, at most. */
+  private readonly maxCompressedSize: number;
+  /** Set once permessage-deflate is agreed: RSV1 is allowed and compressed messages are inflated. */
+  inflater: MessageInflater | null = null;
 
   /** The current frame's header fields (a shared FrameHeader only decodes them). */
   private fin = false;
   private opcode = 0;
   private maskWord = 0;
   private payloadLength = 0;
+  /** The current frame has RSV1. */
+  private compressed = false;
   /** Bytes of a header split across reads. */
   private stash: Buffer | null = null;
   private inFrame = false;
@@ -50,6 +58,8 @@ export class Receiver {
   private messageBytes = 0;
   private messageBuffer: Buffer | null = null;
   private messageLength = 0;
+  /** The current message is compressed: its bytes are inflated once it is whole. */
+  private messageCompressed = false;
   /** Only while a text message arrives in pieces (most messages are checked whole). */
   private utf8: Utf8Validator | null = null;
 
@@ -59,6 +69,7 @@ export class Receiver {
   constructor(peerMasks: boolean, maxMessageSize: number) {
     this.peerMasks = peerMasks;
     this.maxMessageSize = maxMessageSize;
+    this.maxCompressedSize = compressedBound(maxMessageSize);
   }
 
   /** Reads frames from `chunk` (unmasking it in place) until it is used up or the sink stops it. */
@@ -78,7 +89,8 @@ export class Receiver {
         pos += n;
         continue;
       }
-      const size = readHeader(data, pos, end, this.maxMessageSize - this.messageBytes, decoded);
+      const limit = this.messageCompressed ? this.maxCompressedSize : this.maxMessageSize;
+      const size = readHeader(data, pos, end, limit - this.messageBytes, decoded, this.inflater !== null, this.maxCompressedSize);
       if (size === 0) {
         this.stash = Buffer.from(data.subarray(pos));
         return;
@@ -94,7 +106,8 @@ export class Receiver {
         // The hot path: a whole unfragmented message inside this read, delivered straight from
         // the header, without the per-frame state of the general path.
         if (this.peerMasks) applyMask(data, pos, pos + length, decoded.mask, 0);
-        deliverWhole(data, pos, length, opcode === Opcode.TEXT, sink);
+        if (decoded.compressed) this.deliverInflated(data, pos, pos + length, opcode === Opcode.TEXT, sink);
+        else deliverWhole(data, pos, length, opcode === Opcode.TEXT, sink);
         pos += length;
         continue;
       }
@@ -110,6 +123,7 @@ export class Receiver {
     this.controlBuffer = null;
     this.stash = null;
     this.utf8 = null;
+    this.inflater = null;
   }
 
   /** Copies the decoded header into this receiver: it stays per connection only as a few numbers. */
@@ -117,6 +131,7 @@ export class Receiver {
     this.fin = decoded.fin;
     this.opcode = decoded.opcode;
     this.payloadLength = decoded.payloadLength;
+    this.compressed = decoded.compressed;
     const m = decoded.mask;
     this.maskWord = ((m[0]! << 24) | (m[1]! << 16) | (m[2]! << 8) | m[3]!) >>> 0;
   }
@@ -127,6 +142,7 @@ export class Receiver {
     } else if (!isControl(this.opcode)) {
       if (this.messageOpcode !== 0) throw new ProtocolError(1002, 'new message before the previous one ended');
       this.messageOpcode = this.opcode;
+      this.messageCompressed = this.compressed;
     }
     if (!isControl(this.opcode)) this.messageBytes += this.payloadLength;
     this.inFrame = true;
@@ -173,9 +189,10 @@ export class Receiver {
 
   private dataPayload(data: Buffer, pos: number, n: number, sink: ReceiverSink): void {
     const text = this.messageOpcode === Opcode.TEXT;
+    const compressed = this.messageCompressed;
     this.unmask(data, pos, n);
-    // §8.1: fail as soon as the text cannot be valid UTF-8, even mid-frame.
-    if (text && !(this.utf8 ??= new Utf8Validator()).write(data, pos, pos + n)) {
+    // §8.1: fail as soon as the text cannot be valid UTF-8, even mid-frame (compressed text: once inflated).
+    if (text && !compressed && !(this.utf8 ??= new Utf8Validator()).write(data, pos, pos + n)) {
       throw new ProtocolError(1007, 'text message is not valid UTF-8');
     }
     this.append(data, pos, n);
@@ -185,7 +202,12 @@ export class Receiver {
     this.messageOpcode = 0;
     this.messageBytes = 0;
     this.messageLength = 0;
-    if (text) {
+    this.messageCompressed = false;
+    if (compressed) {
+      // The reassembled bytes are only the inflater's input: the buffer may serve the next message.
+      if (buffer.length > REUSE_LIMIT) this.messageBuffer = null;
+      this.deliverInflated(buffer, 0, length, text, sink);
+    } else if (text) {
       if (this.utf8 !== null && !this.utf8.complete) throw new ProtocolError(1007, 'text message ends inside a UTF-8 sequence');
       this.utf8 = null;
       if (buffer.length > REUSE_LIMIT) this.messageBuffer = null;
@@ -194,6 +216,14 @@ export class Receiver {
       this.messageBuffer = null;
       sink.message(buffer.subarray(0, length), true);
     }
+  }
+
+  /** Inflates a compressed message's bytes data[start, end) and delivers it (text checked as UTF-8). */
+  private deliverInflated(data: Buffer, start: number, end: number, text: boolean, sink: ReceiverSink): void {
+    const message = this.inflater!.inflate(data, start, end, this.maxMessageSize);
+    if (!text) return sink.message(ownMemory(message), true);
+    if (!isUtf8(message)) throw new ProtocolError(1007, 'text message is not valid UTF-8');
+    sink.message(message.toString('utf8'), false);
   }
 
   /** Appends to the reassembly buffer, growing it geometrically up to what the headers announced. */
@@ -222,6 +252,14 @@ function deliverWhole(data: Buffer, pos: number, n: number, text: boolean, sink:
     throw new ProtocolError(1007, 'text message is not valid UTF-8');
   }
   sink.message(data.toString('utf8', pos, pos + n), false);
+}
+
+/**
+ * An inflated message with memory of its own size: zlib's output for a small message is a view of
+ * a 16 KiB chunk, which a kept message would hold on to.
+ */
+function ownMemory(message: Buffer): Buffer {
+  return message.buffer.byteLength > 2 * message.length + 1024 ? Buffer.from(message) : message;
 }
 
 /** Short texts are checked here: cheaper than making a view for isUtf8. */

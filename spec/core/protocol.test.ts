@@ -156,7 +156,7 @@ function plain(e: AnyEvent): Ev {
     case 'request':
       return { t: 'request', json: JSON.stringify(e.request) };
     case 'open':
-      return { t: 'open', json: JSON.stringify({ protocol: e.protocol, headers: e.headers }) };
+      return { t: 'open', json: JSON.stringify({ protocol: e.protocol, headers: e.headers, extensions: e.extensions }) };
   }
 }
 
@@ -1244,6 +1244,7 @@ describe('server handshake (RFC 6455 §4.2)', () => {
           'x-repeat': 'one',
         },
         protocol: 'superchat', // the server's first preference that the client offered
+        extensions: '', // compression is off: an offer would not be looked at
       },
     );
     assert.equal(p.canSend, false);
@@ -1458,6 +1459,7 @@ describe('client handshake (RFC 6455 §4.1)', () => {
         json: JSON.stringify({
           protocol: 'chat',
           headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-accept': SAMPLE_ACCEPT, 'sec-websocket-protocol': 'chat' },
+          extensions: '',
         }),
       },
       text('hi'),
