@@ -44,7 +44,7 @@ export function readHeader(
   const opcode = b0 & 0x0f;
   const compressed = (b0 & RSV1) !== 0;
   // §5.2: RSV1-3 MUST be 0 unless an extension defines them. permessage-deflate defines RSV1 for
-  // the first frame of a data message only (RFC 7692 §6, §6.1).
+  // the first frame of a data message only (RFC 7692 §6).
   if ((b0 & 0x70) !== 0) {
     if ((b0 & 0x70) !== RSV1 || !compression) throw new ProtocolError(1002, 'reserved bits set');
     if (isControl(opcode)) throw new ProtocolError(1002, 'RSV1 set on a control frame');

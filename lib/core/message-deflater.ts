@@ -51,15 +51,18 @@ export class MessageDeflater {
   }
 
   /**
-   * Compresses `data` whatever its size; null when the result is not smaller: it is better sent as
-   * it is, which leaves a kept context as it was (only compressed messages enter the peer's).
+   * Compresses `data` whatever its size. Without a kept context, null when the result is not
+   * smaller: the message is better sent as it is. With one, the result is always used: only
+   * compressed messages pass through the peer's decompression (RFC 7692 §6.2), so a small
+   * message that does not shrink on its own is what lets the next ones refer back to it.
    */
   compress(data: Uint8Array): Buffer | null {
-    const dictionary = this.window?.bytes;
+    const window = this.window;
+    const dictionary = window?.bytes;
     const out = deflateRawSync(data, dictionary === undefined ? this.options : { ...this.options, dictionary });
     const length = out.length - SYNC_TAIL;
-    if (length >= data.length) return null;
-    this.window?.append(data);
+    if (window === null) return length < data.length ? out.subarray(0, length) : null;
+    window.append(data);
     return out.subarray(0, length);
   }
 }

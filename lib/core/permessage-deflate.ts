@@ -35,7 +35,7 @@ interface DeflateParams {
 const WINDOW_BITS = /^(?:8|9|1[0-5])$/;
 
 /**
- * The server's side of the negotiation (RFC 7692 §5.1, §7.1): the first permessage-deflate offer
+ * The server's side of the negotiation (RFC 7692 §5, §7): the first permessage-deflate offer
  * of `offered` (the request's Sec-WebSocket-Extensions) it can honour, and its answer; null when
  * there is none (an offer with an unknown, repeated or invalid parameter is declined, as is an
  * unreadable header), and the connection goes on without compression.
@@ -90,7 +90,7 @@ export function clientOffer(settings: DeflateSettings): string {
 }
 
 /**
- * The client's check of the server's answer (RFC 7692 §5.2, §7.1): null when the server chose no
+ * The client's check of the server's answer (RFC 7692 §5, §7): null when the server chose no
  * extension; the agreement when it accepted our offer as made; else a HandshakeError
  * (NO_HANDSHAKE, status 101) saying what is wrong. `settings` null: nothing was offered.
  */
@@ -136,7 +136,7 @@ function readParams(element: ExtensionElement): DeflateParams | string {
   };
   const seen = new Set<string>();
   for (const [name, value] of element.params) {
-    // §7.1: a parameter given twice, an unknown one or an invalid value makes the element unacceptable.
+    // §7: a parameter given twice, an unknown one or an invalid value makes the element unacceptable.
     if (seen.has(name)) return `${name} given twice`;
     seen.add(name);
     if (name === 'server_no_context_takeover' || name === 'client_no_context_takeover') {
