@@ -29,6 +29,8 @@ export async function startDemo({ host = '127.0.0.1', port = 0, errStream }: Dem
     // Handshakes wait for the loop, which refuses any path but /ws with 404 before upgrading.
     manualAccept: true,
     maxMessageSize: 64 * 1024,
+    // Browsers offer permessage-deflate on every handshake; replies of 1 KiB and more go compressed.
+    compression: true,
     // Notice dead peers within ~20 s, so their names come free.
     pingInterval: 10_000,
     pingTimeout: 10_000,
