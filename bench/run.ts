@@ -354,7 +354,9 @@ interface Metric {
 interface Scenario extends Metric {
   name: string;
   title: string;
-  mode: 'echo' | 'broadcast';
+  mode: 'echo' | 'broadcast' | 'deflate';
+  /** the targets that take part; default: all of them */
+  only?: Target[];
   higherIsBetter: boolean;
   /** more rows from the same samples (latency: p99.9 besides p99) */
   also?: Metric[];
@@ -415,6 +417,19 @@ const SCENARIOS: Scenario[] = [
     ceiling: 'must',
     run: (s) => load.echo(s.port, { ...W, conns: 10, size: 65536, depth: 1, text: true }),
     c: { scenario: 'echo', keys: { conns: 10, size: 65536, depth: 1, text: 1, ...CW } },
+  },
+  // permessage-deflate: the raw echo sits it out (it would echo the compressed bytes untouched).
+  // Always the JS generator: the compressed frame is made with node:zlib.
+  {
+    name: 'deflate',
+    title: 'echo, 100 conns, 4 KiB JSON text compressed (permessage-deflate, no context takeover)',
+    mode: 'deflate',
+    only: ['wspoll', 'ws', 'base'],
+    unit: 'msgs/s',
+    higherIsBetter: true,
+    goals: [],
+    ceiling: 'info',
+    run: (s) => load.echo(s.port, { ...W, conns: 100, size: 4096, depth: 1, deflate: true }),
   },
   {
     name: 'handshakes',
@@ -635,8 +650,8 @@ console.log(
 );
 for (let round = 1; round <= rounds; round++) {
   for (const sc of scenarios) {
-    const order = ALL_TARGETS.map((_, i) => ALL_TARGETS[(i + round - 1) % ALL_TARGETS.length]!).filter((t) =>
-      targets.includes(t),
+    const order = ALL_TARGETS.map((_, i) => ALL_TARGETS[(i + round - 1) % ALL_TARGETS.length]!).filter(
+      (t) => targets.includes(t) && (sc.only?.includes(t) ?? true),
     );
     for (const target of order) {
       if (unavailable[`${target}/${sc.mode}`]) continue;

@@ -4,7 +4,8 @@
 // (after a gc when run with --expose-gc).
 //   echo:      every message back to its sender with its type (string → text, Buffer → binary);
 //   broadcast: every message to all connections, sender included, through server.broadcast()
-//              (the frame is encoded once).
+//              (the frame is encoded once);
+//   deflate:   echo, with permessage-deflate accepted (`compression: true`: its defaults).
 // Default limits, except maxMessageSize, large enough for the 64 KiB scenario.
 // The loop is the low-latency one: await next(), then drain what is already queued with poll().
 // WSPOLL_BENCH_LIB=/path/to/other/lib/index.js runs this same server on another checkout's library
@@ -18,12 +19,12 @@ const { Server, Event }: typeof import('../lib/index.js') = await import(
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const mode = process.argv[3] ?? process.env.BENCH_MODE ?? 'echo';
-if (mode !== 'echo' && mode !== 'broadcast') {
+if (mode !== 'echo' && mode !== 'broadcast' && mode !== 'deflate') {
   console.error(`unknown mode ${mode}`);
   process.exit(2);
 }
 
-const server = new Server({ maxMessageSize: 1 << 20 });
+const server = new Server({ maxMessageSize: 1 << 20, ...(mode === 'deflate' ? { compression: true } : {}) });
 await server.start('127.0.0.1', port);
 
 process.on('SIGUSR2', () => {
@@ -36,7 +37,7 @@ console.log(`ready ${server.port}`);
 type Ev = NonNullable<ReturnType<typeof server.poll>>;
 
 const handle =
-  mode === 'echo'
+  mode !== 'broadcast'
     ? (ev: Ev): void => {
         if (ev.type === Event.Message) server.send(ev.connId, ev.message);
       }
