@@ -35,9 +35,9 @@ interface DeflateParams {
 const WINDOW_BITS = /^(?:8|9|1[0-5])$/;
 
 /**
- * The server's side of the negotiation (RFC 7692 §5, §7): the first permessage-deflate offer
- * of `offered` (the request's Sec-WebSocket-Extensions) it can honour, and its answer; null when
- * there is none (an offer with an unknown, repeated or invalid parameter is declined, as is an
+ * The server's side of the negotiation (RFC 7692 §5, §7): the first valid permessage-deflate
+ * offer of `offered` (the request's Sec-WebSocket-Extensions), and its answer; null when there
+ * is none (an offer with an unknown, repeated or invalid parameter is declined, as is an
  * unreadable header), and the connection goes on without compression.
  */
 export function negotiateAsServer(offered: string | undefined, settings: DeflateSettings): DeflateAgreement | null {
@@ -45,23 +45,24 @@ export function negotiateAsServer(offered: string | undefined, settings: Deflate
   for (const element of parseExtensions(offered) ?? []) {
     if (element.name !== PERMESSAGE_DEFLATE) continue;
     const params = readParams(element);
-    if (typeof params === 'string') continue;
-    const agreement = answerOffer(params, settings);
-    if (agreement !== null) return agreement;
+    if (typeof params !== 'string') return answerOffer(params, settings);
   }
   return null;
 }
 
-function answerOffer(offer: DeflateParams, settings: DeflateSettings): DeflateAgreement | null {
-  // §7.1.2.2: a client that did not offer client_max_window_bits cannot be asked to use a smaller window.
-  if (offer.clientMaxWindowBits === undefined && settings.clientMaxWindowBits < 15) return null;
+/** The answer to a valid offer: every one can be honoured (an 8-bit server window by never compressing). */
+function answerOffer(offer: DeflateParams, settings: DeflateSettings): DeflateAgreement {
+  // §7.1.2.2: a client that did not offer client_max_window_bits cannot be asked for a smaller
+  // window; when a window of its would be kept, it is asked not to keep a context instead.
+  const unboundedClientWindow = offer.clientMaxWindowBits === undefined && settings.clientMaxWindowBits < 15;
   // §7.1.1.1, §7.1.1.2: the server may ask for either without it being offered.
   const serverNoContextTakeover = offer.serverNoContextTakeover || !settings.contextTakeover;
-  const clientNoContextTakeover = offer.clientNoContextTakeover || !settings.contextTakeover;
+  const clientNoContextTakeover = offer.clientNoContextTakeover || !settings.contextTakeover || unboundedClientWindow;
   // §7.1.2.1: the same or a smaller value than the offer's; the server may announce one unasked.
   const serverWindow = Math.min(settings.serverMaxWindowBits, offer.serverMaxWindowBits ?? 15);
+  // §7.1.2.2: a value offered is the most the client will use; ours is asked only of a client that offered the parameter.
   const offeredClientWindow = typeof offer.clientMaxWindowBits === 'number' ? offer.clientMaxWindowBits : 15;
-  const clientWindow = Math.min(settings.clientMaxWindowBits, offeredClientWindow);
+  const clientWindow = offer.clientMaxWindowBits === undefined ? 15 : Math.min(settings.clientMaxWindowBits, offeredClientWindow);
   let header = PERMESSAGE_DEFLATE;
   if (serverNoContextTakeover) header += '; server_no_context_takeover';
   if (clientNoContextTakeover) header += '; client_no_context_takeover';

@@ -65,7 +65,7 @@ function expectClose(p: ServerProtocol, code: number, reason?: RegExp): void {
 
 const DEFAULT_ANSWER = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
 
-describe('negotiation, server side (RFC 7692 §5.1, §7.1)', () => {
+describe('negotiation, server side (RFC 7692 §5, §7)', () => {
   test('no offer, no permessage-deflate offer, or an unreadable header → no compression', () => {
     assert.equal(negotiateAsServer(undefined, server()), null);
     assert.equal(negotiateAsServer('x-webkit-deflate-frame', server()), null);
@@ -84,17 +84,27 @@ describe('negotiation, server side (RFC 7692 §5.1, §7.1)', () => {
     assert.equal(negotiateAsServer('permessage-deflate', server())?.header, DEFAULT_ANSWER);
   });
 
-  test('contextTakeover: contexts kept both ways, unless the client asks otherwise', () => {
-    const kept = negotiateAsServer('permessage-deflate; client_max_window_bits', server({ contextTakeover: true }));
-    assert.equal(kept?.header, 'permessage-deflate');
-    assert.equal(kept?.sendContextTakeover, true);
-    assert.equal(kept?.receiveContextTakeover, true);
-    const asked = negotiateAsServer('permessage-deflate; server_no_context_takeover', server({ contextTakeover: true }));
-    assert.equal(asked?.header, 'permessage-deflate; server_no_context_takeover');
+  test('contextTakeover: contexts kept both ways in 12-bit windows, unless the client asks otherwise', () => {
+    const ctx = server({ contextTakeover: true });
+    assert.deepEqual(negotiateAsServer('permessage-deflate; client_max_window_bits', ctx), {
+      header: 'permessage-deflate; server_max_window_bits=12; client_max_window_bits=12',
+      sendWindowBits: 12,
+      sendContextTakeover: true,
+      receiveWindowBits: 12,
+      receiveContextTakeover: true,
+    } satisfies DeflateAgreement);
+    const wide = negotiateAsServer('permessage-deflate; client_max_window_bits', server({ contextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15 }));
+    assert.equal(wide?.header, 'permessage-deflate');
+    const asked = negotiateAsServer('permessage-deflate; server_no_context_takeover; client_max_window_bits', ctx);
+    assert.equal(asked?.header, 'permessage-deflate; server_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12');
     assert.deepEqual([asked?.sendContextTakeover, asked?.receiveContextTakeover], [false, true]);
-    const hinted = negotiateAsServer('permessage-deflate; client_no_context_takeover', server({ contextTakeover: true }));
-    assert.equal(hinted?.header, 'permessage-deflate; client_no_context_takeover');
+    const hinted = negotiateAsServer('permessage-deflate; client_no_context_takeover; client_max_window_bits', ctx);
+    assert.equal(hinted?.header, 'permessage-deflate; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12');
     assert.deepEqual([hinted?.sendContextTakeover, hinted?.receiveContextTakeover], [true, false]);
+    // A client that cannot be asked for a 12-bit window (no client_max_window_bits) is asked to keep no context.
+    const unbounded = negotiateAsServer('permessage-deflate', ctx);
+    assert.equal(unbounded?.header, 'permessage-deflate; client_no_context_takeover; server_max_window_bits=12');
+    assert.deepEqual([unbounded?.sendContextTakeover, unbounded?.receiveContextTakeover, unbounded?.receiveWindowBits], [true, false, 15]);
   });
 
   test('server_max_window_bits: honoured with the same or a smaller value; announced unasked when ours is smaller', () => {
@@ -121,11 +131,9 @@ describe('negotiation, server side (RFC 7692 §5.1, §7.1)', () => {
     assert.equal(negotiateAsServer('permessage-deflate; client_max_window_bits', ours)?.header, `${DEFAULT_ANSWER}; client_max_window_bits=10`);
     assert.equal(negotiateAsServer('permessage-deflate; client_max_window_bits=12', ours)?.receiveWindowBits, 10);
     assert.equal(negotiateAsServer('permessage-deflate; client_max_window_bits=8', ours)?.receiveWindowBits, 8);
-    assert.equal(negotiateAsServer('permessage-deflate', ours), null, 'a limit cannot be asked of a client that did not offer the parameter');
-    assert.equal(
-      negotiateAsServer('permessage-deflate, permessage-deflate; client_max_window_bits', ours)?.header,
-      `${DEFAULT_ANSWER}; client_max_window_bits=10`,
-    );
+    const unasked = negotiateAsServer('permessage-deflate', ours);
+    assert.equal(unasked?.header, DEFAULT_ANSWER, 'a limit cannot be asked of a client that did not offer the parameter');
+    assert.equal(unasked?.receiveWindowBits, 15);
   });
 
   test('an offer with an unknown, repeated or invalid parameter is declined; the next one is taken', () => {
@@ -156,10 +164,11 @@ describe('negotiation, server side (RFC 7692 §5.1, §7.1)', () => {
   });
 });
 
-describe('negotiation, client side (RFC 7692 §5.2, §7.1)', () => {
+describe('negotiation, client side (RFC 7692 §5, §7)', () => {
   test('the offer: no context takeover both ways unless contextTakeover; window parameters', () => {
     assert.equal(clientOffer(client()), 'permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits');
-    assert.equal(clientOffer(client({ contextTakeover: true })), 'permessage-deflate; client_max_window_bits');
+    assert.equal(clientOffer(client({ contextTakeover: true })), 'permessage-deflate; server_max_window_bits=12; client_max_window_bits=12');
+    assert.equal(clientOffer(client({ contextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15 })), 'permessage-deflate; client_max_window_bits');
     assert.equal(
       clientOffer(client({ serverMaxWindowBits: 8, clientMaxWindowBits: 11 })),
       'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=8; client_max_window_bits=11',
@@ -178,8 +187,8 @@ describe('negotiation, client side (RFC 7692 §5.2, §7.1)', () => {
     // Python websockets' server: windows of 12 bits, server_max_window_bits announced unasked (§7.1.2.1).
     const python = acceptAsClient(`${DEFAULT_ANSWER}; server_max_window_bits=12; client_max_window_bits=12`, client());
     assert.deepEqual([python?.sendWindowBits, python?.receiveWindowBits], [12, 12]);
-    const kept = acceptAsClient('permessage-deflate', client({ contextTakeover: true }));
-    assert.deepEqual([kept?.sendContextTakeover, kept?.receiveContextTakeover], [true, true]);
+    const kept = acceptAsClient('permessage-deflate; server_max_window_bits=12; client_max_window_bits=10', client({ contextTakeover: true }));
+    assert.deepEqual([kept?.sendContextTakeover, kept?.receiveContextTakeover, kept?.sendWindowBits, kept?.receiveWindowBits], [true, true, 10, 12]);
     const eight = acceptAsClient(`${DEFAULT_ANSWER}; client_max_window_bits=8`, client());
     assert.equal(eight?.sendWindowBits, 8, 'an 8-bit window is honoured by never compressing');
     assert.equal(acceptAsClient(`${DEFAULT_ANSWER}; server_max_window_bits=9`, client({ serverMaxWindowBits: 10 }))?.receiveWindowBits, 9);
@@ -400,7 +409,10 @@ describe('the examples of RFC 7692 §7.2.3, as a client receives them', () => {
   const hex = (h: string): Buffer => Buffer.from(h.replace(/\s+/g, ''), 'hex');
   /** A ClientProtocol that agreed to permessage-deflate with context takeover both ways, fed `frames`. */
   function receive(frames: Buffer): string[] {
-    const p = new ClientProtocol('ws://example.com/', { compression: { contextTakeover: true }, handshakeKey: SAMPLE_KEY });
+    const p = new ClientProtocol('ws://example.com/', {
+      compression: { contextTakeover: true, serverMaxWindowBits: 15, clientMaxWindowBits: 15 },
+      handshakeKey: SAMPLE_KEY,
+    });
     p.dataToSend();
     p.receiveData(
       Buffer.concat([
@@ -481,7 +493,7 @@ describe('context takeover: a ClientProtocol and a ServerProtocol, both keeping 
     c.receiveData(s.dataToSend());
     const [open] = c.eventsReceived();
     assert.ok(open?.type === 'open', 'an open event');
-    assert.equal(open.extensions, 'permessage-deflate');
+    assert.equal(open.extensions, 'permessage-deflate; server_max_window_bits=12; client_max_window_bits=12');
     // A real streaming inflater keeps its window across messages: the reference for what the server sent.
     const streaming = createInflateRaw();
     const inflated: Buffer[] = [];
