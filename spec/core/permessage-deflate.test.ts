@@ -1,6 +1,7 @@
 /**
- * permessage-deflate (RFC 7692) in lib/core: the negotiation of every §7 parameter on both sides,
- * the options, and the protocol objects with compression, bytes in and bytes out. Compressed
+ * permessage-deflate (RFC 7692) in lib/core: the Sec-WebSocket-Extensions grammar (RFC 6455
+ * §9.1), the negotiation of every §7 parameter on both sides, the options, and the protocol
+ * objects with compression, bytes in and bytes out. Compressed
  * payloads are made and read with node:zlib directly (spec/helpers/frames.ts), never with lib/.
  */
 import { describe, test } from 'node:test';
@@ -9,6 +10,7 @@ import { constants as zlibConstants, createInflateRaw } from 'node:zlib';
 import { randomBytes } from 'node:crypto';
 import { ClientProtocol, ErrorCode, HandshakeError, ServerProtocol, type CloseEvent, type CompressionOptions } from '../../lib/protocol.js';
 import { type DeflateSettings, resolveCompression } from '../../lib/core/deflate-options.js';
+import { parseExtensions } from '../../lib/core/extension-header.js';
 import { acceptAsClient, clientOffer, type DeflateAgreement, negotiateAsServer } from '../../lib/core/permessage-deflate.js';
 import { encodeMessage } from '../../lib/core/encoded-message.js';
 import { MessageDeflater } from '../../lib/core/message-deflater.js';
@@ -64,6 +66,54 @@ function expectClose(p: ServerProtocol, code: number, reason?: RegExp): void {
 }
 
 const DEFAULT_ANSWER = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
+
+describe('parseExtensions', () => {
+  test('names and parameters, in order, with and without values', () => {
+    assert.deepEqual(parseExtensions('permessage-deflate'), [{ name: 'permessage-deflate', params: [] }]);
+    assert.deepEqual(parseExtensions('permessage-deflate; client_max_window_bits; server_max_window_bits=10'), [
+      { name: 'permessage-deflate', params: [['client_max_window_bits', true], ['server_max_window_bits', '10']] },
+    ]);
+  });
+
+  test('several elements, as a browser offers them or as repeated headers are joined', () => {
+    assert.deepEqual(parseExtensions('permessage-deflate; server_max_window_bits=10, permessage-deflate, x-foo'), [
+      { name: 'permessage-deflate', params: [['server_max_window_bits', '10']] },
+      { name: 'permessage-deflate', params: [] },
+      { name: 'x-foo', params: [] },
+    ]);
+  });
+
+  test('optional whitespace around every separator, spaces and tabs', () => {
+    assert.deepEqual(parseExtensions(' \tpermessage-deflate ;client_max_window_bits = 12 ;\tserver_no_context_takeover ,x ; a=b '), [
+      { name: 'permessage-deflate', params: [['client_max_window_bits', '12'], ['server_no_context_takeover', true]] },
+      { name: 'x', params: [['a', 'b']] },
+    ]);
+  });
+
+  test('a quoted value is unescaped, and must then be a token', () => {
+    assert.deepEqual(parseExtensions('permessage-deflate; server_max_window_bits="10"'), [
+      { name: 'permessage-deflate', params: [['server_max_window_bits', '10']] },
+    ]);
+    assert.deepEqual(parseExtensions('x; a="\\1\\0"'), [{ name: 'x', params: [['a', '10']] }]);
+    assert.equal(parseExtensions('x; a="1 0"'), null, 'a space is not a token character');
+    assert.equal(parseExtensions('x; a=""'), null, 'an empty value is not a token');
+    assert.equal(parseExtensions('x; a="10'), null, 'unclosed quote');
+    assert.equal(parseExtensions('x; a="10\\'), null, 'escape at the end');
+  });
+
+  test('empty list elements are ignored (RFC 7230 §7)', () => {
+    assert.deepEqual(parseExtensions(', permessage-deflate , ,x,'), [
+      { name: 'permessage-deflate', params: [] },
+      { name: 'x', params: [] },
+    ]);
+  });
+
+  test('what breaks the grammar → null', () => {
+    for (const value of ['', ' ', ',', ';', 'a;', 'a; ;b', 'a b', 'a; b c', 'a=1', 'a; b=', 'a; b=c d', 'a; =1', 'ä', 'a; b=ä', 'a; b="c"d', 'a,; b']) {
+      assert.equal(parseExtensions(value), null, JSON.stringify(value));
+    }
+  });
+});
 
 describe('negotiation, server side (RFC 7692 §5, §7)', () => {
   test('no offer, no permessage-deflate offer, or an unreadable header → no compression', () => {
