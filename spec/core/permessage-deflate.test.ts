@@ -15,6 +15,7 @@ import { acceptAsClient, clientOffer, type DeflateAgreement, negotiateAsServer }
 import { encodeMessage } from '../../lib/core/encoded-message.js';
 import { MessageDeflater } from '../../lib/core/message-deflater.js';
 import { deflatePayload, frame, inflatePayload, OP, parseFrames, type ParsedFrame } from '../helpers/frames.js';
+import { prng } from '../helpers/prng.js';
 
 const SAMPLE_KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
 const SAMPLE_ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo=';
@@ -405,6 +406,49 @@ describe('ServerProtocol with compression: messages in (RFC 7692 §6, §7.2.2)',
     const tooBig = openServer('permessage-deflate', true, limit).p;
     tooBig.receiveData(frame(OP.BINARY, Buffer.alloc(10), { rsv: RSV1, declaredLength: 2 * limit }));
     expectClose(tooBig, 1009, /too big/);
+  });
+});
+
+describe('ServerProtocol with compression: seeded fuzz of compressed input', () => {
+  test('corrupted, cut and fragmented compressed messages: never a throw; messages, then at most one close (1002, 1007 or 1009), last', () => {
+    const rand = prng(0x7692);
+    const int = (n: number): number => Math.floor(rand() * n);
+    const codes = new Map<number, number>();
+    for (let run = 0; run < 200; run++) {
+      const { p } = openServer('permessage-deflate', { threshold: 0, contextTakeover: run % 2 === 1 }, 4096);
+      const frames: Buffer[] = [];
+      for (let m = 0, count = 1 + int(4); m < count; m++) {
+        const text = Array.from({ length: int(400) }, () => 'ab✓{}"é\n'[int(9)]).join('').repeat(1 + int(20));
+        const payload = Buffer.from(deflatePayload(text));
+        const corruptions = rand() < 0.5 ? 0 : 1 + int(3);
+        for (let c = 0; c < corruptions && payload.length > 0; c++) payload[int(payload.length)] = int(256);
+        const cut = rand() < 0.2 ? payload.subarray(0, int(payload.length)) : payload;
+        const pieces = rand() < 0.4 ? 1 + int(4) : 1;
+        const size = Math.ceil(cut.length / pieces) || 1;
+        for (let at = 0, first = true; first || at < cut.length; at += size, first = false) {
+          const last = at + size >= cut.length;
+          const rsv = first ? RSV1 : rand() < 0.05 ? RSV1 : 0;
+          frames.push(frame(first ? (rand() < 0.5 ? OP.TEXT : OP.BINARY) : OP.CONT, cut.subarray(at, at + size), { rsv, fin: last }));
+          if (rand() < 0.1) frames.push(frame(OP.PING, 'p', { rsv: rand() < 0.2 ? RSV1 : 0 }));
+        }
+      }
+      const input = Buffer.concat(frames);
+      for (let at = 0; at < input.length; ) {
+        const n = 1 + int(600);
+        assert.doesNotThrow(() => p.receiveData(Buffer.from(input.subarray(at, at + n))));
+        at += n;
+      }
+      const events = p.eventsReceived();
+      const closes = events.filter((e) => e.type === 'close');
+      assert.ok(closes.length <= 1, `run ${run}: ${closes.length} close events`);
+      if (closes.length === 1) {
+        assert.equal(events.at(-1)?.type, 'close', `run ${run}: the close event is last`);
+        const code = (closes[0] as CloseEvent).code;
+        assert.ok([1002, 1007, 1009].includes(code), `run ${run}: close ${code} ${(closes[0] as CloseEvent).reason}`);
+        codes.set(code, (codes.get(code) ?? 0) + 1);
+      }
+    }
+    assert.ok((codes.get(1007) ?? 0) > 10 && (codes.get(1002) ?? 0) > 10 && (codes.get(1009) ?? 0) > 0, JSON.stringify([...codes]));
   });
 });
 
