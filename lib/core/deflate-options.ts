@@ -42,7 +42,7 @@ export interface DeflateSettings {
   contextTakeover: boolean;
 }
 
-export const CompressionDefaults: DeflateSettings = {
+const CompressionDefaults: DeflateSettings = {
   threshold: 1024,
   level: 6,
   memLevel: 8,
@@ -54,7 +54,8 @@ export const CompressionDefaults: DeflateSettings = {
 /**
  * The default windows when contexts are kept: each is held for the whole connection and given to
  * zlib as the dictionary of every message. Measured on small JSON messages, 12 bits compress
- * within 2 % of 15 bits at a third of the time per message, in 4 KiB instead of 32.
+ * within 2 points of 15 bits (27 % of the size against 25 %) at a third of the time per message,
+ * in 4 KiB instead of 32.
  */
 const CONTEXT_WINDOW_BITS = 12;
 
