@@ -561,6 +561,22 @@ describe('ClientProtocol with compression', () => {
     assert.equal(inflatePayload(out!.payload, { windowBits: 10 }).toString(), text);
   });
 
+  test('client_max_window_bits=8 in the answer is honoured by never compressing', () => {
+    const p = new ClientProtocol('ws://example.com/', { compression: { threshold: 0 }, handshakeKey: SAMPLE_KEY });
+    p.dataToSend();
+    p.receiveData(
+      Buffer.from(
+        'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+          `Sec-WebSocket-Accept: ${SAMPLE_ACCEPT}\r\nSec-WebSocket-Extensions: ${DEFAULT_ANSWER}; client_max_window_bits=8\r\n\r\n`,
+        'latin1',
+      ),
+    );
+    assert.equal(p.eventsReceived()[0]?.type, 'open');
+    p.sendText('compress me '.repeat(50));
+    p.sendBinary(Buffer.alloc(4000));
+    assert.deepEqual(sent(p).map((f) => f.rsv), [0, 0]);
+  });
+
   test('an answer it cannot accept fails the handshake: close event with a HandshakeError', () => {
     const p = new ClientProtocol('ws://example.com/', { compression: true, handshakeKey: SAMPLE_KEY });
     p.dataToSend();
