@@ -204,12 +204,16 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
 
   /** Sends a text message (compressed when agreed and worth it); false once it can no longer send. */
   sendText(text: string): boolean {
-    return this.sendMessage(Opcode.TEXT, text);
+    if (!this.canSend) return false;
+    if (this.deflater === null || !this.sendCompressed(Opcode.TEXT, text)) this.outbox.frame(Opcode.TEXT, text, this.masking?.());
+    return true;
   }
 
   /** Sends a binary message (compressed when agreed and worth it); false once it can no longer send. */
   sendBinary(data: Uint8Array): boolean {
-    return this.sendMessage(Opcode.BINARY, data);
+    if (!this.canSend) return false;
+    if (this.deflater === null || !this.sendCompressed(Opcode.BINARY, data)) this.outbox.frame(Opcode.BINARY, data, this.masking?.());
+    return true;
   }
 
   /**
@@ -325,12 +329,14 @@ export abstract class Protocol<H extends { type: string }> implements ReceiverSi
     return { type: 'close', code: 1006, reason: 'connection closed without a close frame', wasClean: false, initiator: Initiator.PEER };
   }
 
-  private sendMessage(opcode: number, data: string | Uint8Array): boolean {
-    if (!this.canSend) return false;
-    // RFC 7692 §6: a compressed message has RSV1 on its first frame; any message may go uncompressed.
-    const compressed = this.deflater?.compressMessage(data) ?? null;
-    if (compressed === null) this.outbox.frame(opcode, data, this.masking?.());
-    else this.outbox.frame(opcode | RSV1, compressed, this.masking?.());
+  /**
+   * Sends a message compressed (RFC 7692 §6: RSV1 on its first frame) when it is worth it; false
+   * when it is not, and the message is to go as it is (always allowed).
+   */
+  private sendCompressed(opcode: number, data: string | Uint8Array): boolean {
+    const compressed = this.deflater!.compressMessage(data);
+    if (compressed === null) return false;
+    this.outbox.frame(opcode | RSV1, compressed, this.masking?.());
     return true;
   }
 
