@@ -9,9 +9,10 @@
 //
 // Used by bench/run.ts; also runnable alone against a server that is already listening:
 //   node --import tsx bench/load.ts SCENARIO PORT
-//   (SCENARIO: echo|pipeline|large|large-text|handshakes|hold|broadcast|latency)
+//   (SCENARIO: echo|pipeline|large|large-text|deflate|handshakes|hold|broadcast|latency)
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 
 const HOST = '127.0.0.1';
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='; // RFC 6455 §1.3 sample key: a fixed key is valid
@@ -50,13 +51,48 @@ export function maskedFrame(size: number, opcode: 0x1 | 0x2 = 0x2): Buffer {
   return f;
 }
 
+/**
+ * `size` bytes of JSON text, a list of players as in a game's state message, the same every run
+ * (cut at `size`): compressible as such messages are.
+ */
+export function jsonText(size: number): Buffer {
+  let seed = 7;
+  const next = (): number => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
+  let text = '[';
+  for (let i = 0; text.length < size; i++) {
+    const player = { id: i, name: `player-${(i * 7919) % 1000}`, x: +(next() * 1000).toFixed(2), y: +(next() * 1000).toFixed(2), hp: Math.floor(next() * 100), team: i % 2 ? 'red' : 'blue' };
+    text += `${JSON.stringify(player)},`;
+  }
+  return Buffer.from(text.slice(0, size), 'latin1');
+}
+
+/**
+ * One masked client text frame carrying `payload` compressed as permessage-deflate sends it
+ * without context takeover (RFC 7692 §7.2.1: raw deflate, sync flush, the final 00 00 FF FF cut),
+ * RSV1 set: the same bytes are a valid message every time they are sent.
+ */
+export function deflatedFrame(payload: Buffer): Buffer {
+  const deflated = deflateRawSync(payload, { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+  const compressed = deflated.subarray(0, deflated.length - 4);
+  const frame = maskedFrame(compressed.length, 0x1);
+  frame[0] = 0x80 | 0x40 | 0x1;
+  const head = frame.length - compressed.length;
+  for (let i = 0; i < compressed.length; i++) frame[head + i] = compressed[i]! ^ MASK[i & 3]!;
+  return frame;
+}
+
+/** What the deflate scenario offers: permessage-deflate without context takeover either way. */
+const DEFLATE_OFFER = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover; client_max_window_bits';
+
 /** Masked close frame, code 1000. */
 const CLOSE_FRAME = Buffer.from([0x88, 0x82, ...MASK, 0x03 ^ MASK[0]!, 0xe8 ^ MASK[1]!]);
 
-function upgradeRequest(port: number): Buffer {
+function upgradeRequest(port: number, extensions?: string): Buffer {
   return Buffer.from(
     `GET / HTTP/1.1\r\nHost: ${HOST}:${port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-      `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+      `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\n` +
+      (extensions ? `Sec-WebSocket-Extensions: ${extensions}\r\n` : '') +
+      '\r\n',
     'latin1',
   );
 }
@@ -211,9 +247,9 @@ export class Conn {
   }
 }
 
-/** Opens n connections (at most `concurrency` handshakes at a time); resolves once all are open. */
-export function openMany(port: number, n: number, concurrency: number, setup: (c: Conn) => void): Promise<Conn[]> {
-  const req = upgradeRequest(port);
+/** Opens n connections (at most `concurrency` handshakes at a time, offering `extensions`); resolves once all are open. */
+export function openMany(port: number, n: number, concurrency: number, setup: (c: Conn) => void, extensions?: string): Promise<Conn[]> {
+  const req = upgradeRequest(port, extensions);
   const conns: Conn[] = [];
   return new Promise((resolve, reject) => {
     let started = 0;
@@ -315,6 +351,7 @@ export interface EchoOptions extends Window {
   size: number;
   depth: number; // messages in flight per connection
   text?: boolean; // text frames (printable ASCII) instead of binary
+  deflate?: boolean; // offer permessage-deflate and send JSON text compressed (RSV1); replies are counted, never inflated
 }
 
 export interface Result {
@@ -324,7 +361,7 @@ export interface Result {
 
 /** echo / pipeline / large: each connection keeps `depth` messages in flight; msgs/s received. */
 export async function echo(port: number, o: EchoOptions): Promise<Result> {
-  const frame = maskedFrame(o.size, o.text ? 0x1 : 0x2);
+  const frame = o.deflate ? deflatedFrame(jsonText(o.size)) : maskedFrame(o.size, o.text ? 0x1 : 0x2);
   const all = Buffer.concat(Array.from({ length: o.depth }, () => frame));
   const batches = Array.from({ length: o.depth + 1 }, (_, k) => all.subarray(0, k * frame.length));
   let total = 0;
@@ -339,12 +376,18 @@ export async function echo(port: number, o: EchoOptions): Promise<Result> {
     }
     c.sock.write(batches[k]!);
   };
-  const conns = await openMany(port, o.conns, 100, (c) => {
-    c.onMessages = onMessages;
-    c.onGone = () => {
-      if (running) lost++;
-    };
-  });
+  const conns = await openMany(
+    port,
+    o.conns,
+    100,
+    (c) => {
+      c.onMessages = onMessages;
+      c.onGone = () => {
+        if (running) lost++;
+      };
+    },
+    o.deflate ? DEFLATE_OFFER : undefined,
+  );
   for (const c of conns) c.sock.write(all);
   const m = await measure(() => total, o);
   running = false;
@@ -611,6 +654,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     pipeline: () => echo(port, { ...w, conns: 100, size: 512, depth: 16 }),
     large: () => echo(port, { ...w, conns: 10, size: 65536, depth: 1 }),
     'large-text': () => echo(port, { ...w, conns: 10, size: 65536, depth: 1, text: true }),
+    deflate: () => echo(port, { ...w, conns: 100, size: 4096, depth: 1, deflate: true }),
     handshakes: () => handshakes(port, { ...w, concurrency: 50 }),
     hold: () => hold(port, { conns: 10000, concurrency: 256 }),
     broadcast: () => broadcast(port, { ...w, conns: 1000, size: 64, window: 16 }),

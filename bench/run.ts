@@ -359,8 +359,8 @@ interface Metric {
 interface Scenario extends Metric {
   name: string;
   title: string;
-  mode: 'echo' | 'broadcast' | 'publish';
-  /** the targets that have this scenario at all (default: every one) */
+  mode: 'echo' | 'broadcast' | 'publish' | 'deflate';
+  /** the targets that take part; default: all of them */
   only?: Target[];
   /** needs the run's redis-server (REDIS_URL in every server's environment) */
   redis?: boolean;
@@ -424,6 +424,19 @@ const SCENARIOS: Scenario[] = [
     ceiling: 'must',
     run: (s) => load.echo(s.port, { ...W, conns: 10, size: 65536, depth: 1, text: true }),
     c: { scenario: 'echo', keys: { conns: 10, size: 65536, depth: 1, text: 1, ...CW } },
+  },
+  // permessage-deflate: the raw echo sits it out (it would echo the compressed bytes untouched).
+  // Always the JS generator: the compressed frame is made with node:zlib.
+  {
+    name: 'deflate',
+    title: 'echo, 100 conns, 4 KiB JSON text compressed (permessage-deflate, no context takeover)',
+    mode: 'deflate',
+    only: ['wspoll', 'ws', 'base'],
+    unit: 'msgs/s',
+    higherIsBetter: true,
+    goals: [],
+    ceiling: 'info',
+    run: (s) => load.echo(s.port, { ...W, conns: 100, size: 4096, depth: 1, deflate: true }),
   },
   {
     name: 'handshakes',
@@ -704,8 +717,8 @@ console.log(
 );
 for (let round = 1; round <= rounds; round++) {
   for (const sc of scenarios) {
-    const order = ALL_TARGETS.map((_, i) => ALL_TARGETS[(i + round - 1) % ALL_TARGETS.length]!).filter((t) =>
-      targets.includes(t),
+    const order = ALL_TARGETS.map((_, i) => ALL_TARGETS[(i + round - 1) % ALL_TARGETS.length]!).filter(
+      (t) => targets.includes(t) && (sc.only?.includes(t) ?? true),
     );
     for (const target of order) {
       if (unavailable[`${target}/${sc.mode}`] || (sc.only && !sc.only.includes(target))) continue;

@@ -4,7 +4,8 @@
 // (after a gc when run with --expose-gc).
 //   echo:      every message back to its sender with its type (string → text, Buffer → binary);
 //   broadcast: every message to all connections, sender included, through server.broadcast()
-//              (the frame is encoded once).
+//              (the frame is encoded once);
+//   deflate:   echo, with permessage-deflate accepted (`compression: true`: its defaults);
 //   publish:   with a Redis broker on REDIS_URL (node-redis clients): every message is published
 //              to topic `bench`; with BENCH_SUBSCRIBE=1 every connection subscribes to it. Two
 //              such processes on one Redis, one of each kind: the cross-process scenario.
@@ -21,12 +22,16 @@ const { Server, Event }: typeof import('../lib/index.js') = await import(
 
 const port = Number(process.argv[2] ?? process.env.PORT ?? 0);
 const mode = process.argv[3] ?? process.env.BENCH_MODE ?? 'echo';
-if (mode !== 'echo' && mode !== 'broadcast' && mode !== 'publish') {
+if (mode !== 'echo' && mode !== 'broadcast' && mode !== 'publish' && mode !== 'deflate') {
   console.error(`unknown mode ${mode}`);
   process.exit(2);
 }
 
-const server = new Server({ maxMessageSize: 1 << 20, ...(mode === 'publish' ? { broker: await redisBrokerFrom(process.env.REDIS_URL) } : {}) });
+const server = new Server({
+  maxMessageSize: 1 << 20,
+  ...(mode === 'publish' ? { broker: await redisBrokerFrom(process.env.REDIS_URL) } : {}),
+  ...(mode === 'deflate' ? { compression: true } : {}),
+});
 await server.start('127.0.0.1', port);
 
 process.on('SIGUSR2', () => {
@@ -40,7 +45,7 @@ type Ev = NonNullable<ReturnType<typeof server.poll>>;
 
 const subscribe = process.env.BENCH_SUBSCRIBE === '1';
 const handle =
-  mode === 'echo'
+  mode === 'echo' || mode === 'deflate'
     ? (ev: Ev): void => {
         if (ev.type === Event.Message) server.send(ev.connId, ev.message);
       }

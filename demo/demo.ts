@@ -40,6 +40,8 @@ export async function startDemo({ host = '127.0.0.1', port = 0, errStream, redis
     // Handshakes wait for the loop, which refuses any path but /ws with 404 before upgrading.
     manualAccept: true,
     maxMessageSize: 64 * 1024,
+    // Browsers offer permessage-deflate on every handshake; replies of 1 KiB and more go compressed.
+    compression: true,
     // A ping after 2 s of silence measures each connection's round trip (the arena shows it);
     // a dead peer is noticed within ~12 s, so its name comes free.
     pingInterval: 2_000,

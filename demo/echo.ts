@@ -1,6 +1,7 @@
 /**
  * The echo server used for conformance runs: every message goes back with its type.
- *   HOST (default 127.0.0.1), PORT (default 8080; 0 = any free port), MAX_MESSAGE_SIZE (bytes).
+ *   HOST (default 127.0.0.1), PORT (default 8080; 0 = any free port), MAX_MESSAGE_SIZE (bytes),
+ *   COMPRESSION=1 (accept permessage-deflate; COMPRESSION_THRESHOLD bytes, default 1024; COMPRESSION_CONTEXT=1 keeps contexts).
  * Prints "ready ws://HOST:PORT" once listening. Ctrl-C stops it gracefully.
  */
 import { Event, Server, type ServerEvent } from '../lib/index.js';
@@ -8,8 +9,15 @@ import { Event, Server, type ServerEvent } from '../lib/index.js';
 const host = process.env.HOST ?? '127.0.0.1';
 const port = Number(process.env.PORT ?? 8080);
 const maxMessageSize = process.env.MAX_MESSAGE_SIZE ? Number(process.env.MAX_MESSAGE_SIZE) : undefined;
+const compression =
+  process.env.COMPRESSION === '1'
+    ? {
+        ...(process.env.COMPRESSION_THRESHOLD ? { threshold: Number(process.env.COMPRESSION_THRESHOLD) } : {}),
+        contextTakeover: process.env.COMPRESSION_CONTEXT === '1',
+      }
+    : undefined;
 
-const server = new Server(maxMessageSize ? { maxMessageSize } : {});
+const server = new Server({ ...(maxMessageSize ? { maxMessageSize } : {}), ...(compression ? { compression } : {}) });
 await server.start(host, port, process.stderr);
 console.log(`ready ws://${host}:${server.port}`);
 

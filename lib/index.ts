@@ -22,4 +22,5 @@ export type {
 } from './api/events.js';
 export type { ConnectionOptions, ServerOptions } from './api/options.js';
 export type { Broker, BrokerHost } from './api/broker.js';
+export type { CompressionOptions } from './core/deflate-options.js';
 export type { Clock, Timer } from './io/clock.js';

@@ -8,8 +8,9 @@ export type { HandshakeRequest, RequestEvent, ServerProtocolEvent, ServerProtoco
 export { ClientProtocol } from './core/client-protocol.js';
 export type { ClientProtocolEvent, ClientProtocolOptions, OpenEvent } from './core/client-protocol.js';
 export type { CloseEvent, FrameEvent, MessageEvent, PingEvent, PongEvent, ProtocolOptions, ProtocolState } from './core/protocol.js';
-export { encodeMessage } from './core/frame.js';
-export type { EncodedFrame } from './core/frame.js';
+export { encodeMessage } from './core/encoded-message.js';
+export type { EncodedMessage } from './core/encoded-message.js';
+export type { CompressionOptions } from './core/deflate-options.js';
 export type { Output } from './core/outbox.js';
 export { CloseCode, ErrorCode, Initiator, Opcode } from './core/constants.js';
 export { HandshakeError, ProtocolError } from './core/errors.js';

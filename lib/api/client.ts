@@ -66,6 +66,7 @@ export class Client {
     sessionEvent: (session, event) => this.sessionEvent(session, event),
     sessionGone: () => {},
   };
+  private agreedExtensions = '';
 
   /**
    * Opens a connection to a ws:// or wss:// URL; resolves once the server has switched
@@ -88,6 +89,7 @@ export class Client {
         headers: options.headers,
         origin: options.origin,
         maxMessageSize: options.maxMessageSize ?? Defaults.maxMessageSize,
+        compression: options.compression,
         // The program may answer earlier messages until it takes the Disconnect (see ConnectionTable).
         deferCloseReply: true,
         ...(maskKey ? { maskKey } : {}),
@@ -118,6 +120,11 @@ export class Client {
   /** The subprotocol the server chose, or undefined. */
   get protocol(): string | undefined {
     return this.chosenProtocol;
+  }
+
+  /** The extensions the server agreed to (permessage-deflate with its parameters), or ''. */
+  get extensions(): string {
+    return this.agreedExtensions;
   }
 
   /** Events waiting to be polled. */
@@ -229,6 +236,7 @@ export class Client {
       this.queue.push({ type: Event.Message, connId: CONN_ID, message: event.data, binary: event.binary }, session);
     } else if (event.type === 'open') {
       this.chosenProtocol = event.protocol;
+      this.agreedExtensions = event.extensions;
       session.announced = true;
       this.table.add(session);
       this.heartbeat.start();

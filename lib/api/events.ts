@@ -15,6 +15,8 @@ export interface HandshakeFacts {
   headers: Record<string, string | string[] | undefined>;
   /** The negotiated subprotocol, or undefined. */
   protocol: string | undefined;
+  /** The negotiated extensions as the server answered them (e.g. "permessage-deflate; server_no_context_takeover"), or ''. */
+  extensions: string;
 }
 
 /** A connection is open: the first event of every connection, with its handshake facts. */

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { KiB, MiB, ProtocolDefaults } from '../core/constants.js';
+import type { CompressionOptions } from '../core/deflate-options.js';
 import { type Clock, systemClock } from '../io/clock.js';
 import type { Broker } from './broker.js';
 
@@ -27,6 +28,11 @@ export interface ConnectionOptions {
   maxQueuedBytesPerConnection?: number;
   /** The time source; tests pass a fake clock and step it. @default the system clock */
   clock?: Clock;
+  /**
+   * permessage-deflate (RFC 7692): `true` for the defaults or an object of options; a Client
+   * offers it, a Server accepts a client's offer. @default off
+   */
+  compression?: boolean | CompressionOptions;
 }
 
 /** Options of `new Server(options)`. */
@@ -65,7 +71,8 @@ export const Defaults = {
   maxQueuedBytesPerConnection: 1 * MiB,
 } as const;
 
-export type ResolvedConnectionOptions = Required<ConnectionOptions>;
+/** The connection options the shell itself uses (compression is the protocol objects' alone). */
+export type ResolvedConnectionOptions = Required<Omit<ConnectionOptions, 'compression'>>;
 
 export function resolveConnectionOptions(options: ConnectionOptions): ResolvedConnectionOptions {
   return {

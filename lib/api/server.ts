@@ -1,8 +1,9 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Writable } from 'node:stream';
 import type { SecureContextOptions, TlsOptions } from 'node:tls';
-import { Initiator, Opcode } from '../core/constants.js';
-import { type EncodedFrame, encodeFrame, encodeMessage } from '../core/frame.js';
+import { Initiator } from '../core/constants.js';
+import { resolveCompression } from '../core/deflate-options.js';
+import { type EncodedMessage, encodeMessage } from '../core/encoded-message.js';
 import type { CloseEvent } from '../core/protocol.js';
 import { type HandshakeRequest, ServerProtocol } from '../core/server-protocol.js';
 import { clockOf } from '../io/clock.js';
@@ -103,6 +104,7 @@ export class Server<T = unknown> {
   constructor(options: ServerOptions = {}) {
     this.options = options;
     this.connectionOptions = resolveConnectionOptions(options);
+    resolveCompression(options.compression, 'server'); // a bad value throws here, not at the first handshake
     this.queue = new EventQueue(clockOf(this.connectionOptions), (event, session) => this.table.taken(event, session), turnBatching);
     this.gate = new UpgradeGate({ maxConnections: options.maxConnections });
     this.heartbeat = new Heartbeat(this.connectionOptions, () => this.peers());
@@ -218,18 +220,19 @@ export class Server<T = unknown> {
   }
 
   /**
-   * Sends to every open connection of this server, or to `connIds`, encoding the frame once.
+   * Sends to every open connection of this server, or to `connIds`, encoding the message once
+   * (compressed: once per set of negotiated parameters).
    * @returns How many connections took it (`SUCCESS` or `BACKPRESSURE`).
    */
   broadcast(data: string | Uint8Array, connIds?: Iterable<number>): number {
-    const frame = encodeMessage(data);
+    const message = encodeMessage(data);
     let delivered = 0;
     if (connIds === undefined) {
-      for (const session of this.table.values()) delivered += accepted(session.sendEncoded(frame));
+      for (const session of this.table.values()) delivered += accepted(session.sendEncoded(message));
     } else {
       for (const id of connIds) {
         const session = this.table.get(id);
-        if (session) delivered += accepted(session.sendEncoded(frame));
+        if (session) delivered += accepted(session.sendEncoded(message));
       }
     }
     return delivered;
@@ -256,8 +259,8 @@ export class Server<T = unknown> {
   }
 
   /**
-   * Sends to every subscriber of `topic`, encoding the frame once; with a broker, to its
-   * subscribers on every server sharing it too.
+   * Sends to every subscriber of `topic`, encoding the message once (as broadcast does); with a
+   * broker, to its subscribers on every server sharing it too.
    * @returns How many of this server's subscribers took it (`SUCCESS` or `BACKPRESSURE`).
    */
   publish(topic: string, data: string | Uint8Array): number {
@@ -397,6 +400,7 @@ export class Server<T = unknown> {
       maxHandshakeBytes: this.options.maxHandshakeBytes ?? Defaults.maxHandshakeBytes,
       origins: this.options.origins,
       protocols: this.options.protocols,
+      compression: this.options.compression,
       // The program may answer earlier messages until it takes the Disconnect (see ConnectionTable).
       deferCloseReply: true,
     });
@@ -465,7 +469,7 @@ export class Server<T = unknown> {
     this.broker?.open({
       deliver: (topic, payload, binary) => {
         const members = this.topics.subscribers(topic);
-        if (members) deliver(members, encodeFrame(binary ? Opcode.BINARY : Opcode.TEXT, payload));
+        if (members) deliver(members, encodeMessage(payload, binary));
       },
       log: (line) => this.log(line),
     });
@@ -510,13 +514,14 @@ function handshakeFacts(socket: UpgradeSocket, request: HandshakeRequest): Hands
     query: request.query,
     headers: request.headers,
     protocol: request.protocol,
+    extensions: request.extensions,
   };
 }
 
 /** Sends one encoded frame to each session; returns how many took it. */
-function deliver(sessions: Iterable<Session<unknown, ServerProtocol>>, frame: EncodedFrame): number {
+function deliver(sessions: Iterable<Session<unknown, ServerProtocol>>, message: EncodedMessage): number {
   let delivered = 0;
-  for (const session of sessions) delivered += accepted(session.sendEncoded(frame));
+  for (const session of sessions) delivered += accepted(session.sendEncoded(message));
   return delivered;
 }
 

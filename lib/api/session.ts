@@ -1,4 +1,4 @@
-import type { EncodedFrame } from '../core/frame.js';
+import type { EncodedMessage } from '../core/encoded-message.js';
 import type { AnyProtocol, Peer, PeerEvent, PeerOwner } from '../io/peer.js';
 import { SendStatus } from './constants.js';
 import type { HandshakeFacts } from './events.js';
@@ -58,10 +58,10 @@ export class Session<T = unknown, P extends AnyProtocol = AnyProtocol> implement
     return this.status();
   }
 
-  /** Sends a frame encoded once for many sessions. */
-  sendEncoded(frame: EncodedFrame): SendStatus {
+  /** Sends a message encoded once for many sessions. */
+  sendEncoded(message: EncodedMessage): SendStatus {
     if (!this.admit()) return this.peer.protocol.canSend ? SendStatus.DROPPED : SendStatus.CLOSED;
-    this.peer.sendEncoded(frame);
+    this.peer.sendEncoded(message);
     return this.status();
   }
 

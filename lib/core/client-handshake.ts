@@ -23,7 +23,16 @@ const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** A header value a request may carry: no control characters, so no CR or LF (RFC 9110 §5.5). */
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 /** The fields the handshake itself sets. */
-const OWN_FIELDS = new Set(['host', 'upgrade', 'connection', 'sec-websocket-key', 'sec-websocket-version', 'sec-websocket-protocol', 'origin']);
+const OWN_FIELDS = new Set([
+  'host',
+  'upgrade',
+  'connection',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  'origin',
+]);
 
 /**
  * The parts of a ws:// or wss:// URL a connection needs; throws a TypeError for another
@@ -37,10 +46,11 @@ export function parseWebSocketUrl(url: string | URL): URL {
 }
 
 /**
- * The opening handshake request (§4.1) for `url` with `key`. Throws a TypeError for a bad
- * subprotocol name, a repeated one, or a header that is not a token with a plain value.
+ * The opening handshake request (§4.1) for `url` with `key`, offering `extensions` if given.
+ * Throws a TypeError for a bad subprotocol name, a repeated one, or a header that is not a token
+ * with a plain value.
  */
-export function requestHead(url: URL, key: string, options: ClientRequestOptions): string {
+export function requestHead(url: URL, key: string, options: ClientRequestOptions, extensions?: string): string {
   const protocols = options.protocols ?? [];
   for (const protocol of protocols) if (!TOKEN.test(protocol)) throw new TypeError(`invalid subprotocol name "${protocol}"`);
   if (new Set(protocols).size !== protocols.length) throw new TypeError('subprotocols must be unique');
@@ -48,6 +58,7 @@ export function requestHead(url: URL, key: string, options: ClientRequestOptions
     `GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\n` +
     `Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n`;
   if (protocols.length > 0) head += `Sec-WebSocket-Protocol: ${protocols.join(', ')}\r\n`;
+  if (extensions) head += `Sec-WebSocket-Extensions: ${extensions}\r\n`;
   if (options.origin !== undefined) head += field('Origin', options.origin);
   if (url.username || url.password) {
     const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
@@ -75,6 +86,7 @@ export interface UpgradeResponse {
  * Validates a server's answer to our handshake; returns the chosen subprotocol or throws a
  * HandshakeError: UNAUTHORIZED for 401, NO_HANDSHAKE for any other non-101 or missing
  * Upgrade/Connection, HANDSHAKE_ACCEPT for a wrong key, NO_HANDSHAKE for a protocol not offered.
+ * Extensions are checked apart (permessage-deflate.ts: acceptAsClient).
  */
 export function checkUpgradeResponse(res: UpgradeResponse, key: string, offered: readonly string[]): string | undefined {
   const { status, headers } = res;
@@ -88,9 +100,6 @@ export function checkUpgradeResponse(res: UpgradeResponse, key: string, offered:
   }
   if (header(headers, 'sec-websocket-accept') !== acceptKey(key)) {
     throw new HandshakeError(ErrorCode.HANDSHAKE_ACCEPT, status, 'Sec-WebSocket-Accept is missing or wrong');
-  }
-  if (header(headers, 'sec-websocket-extensions') !== undefined) {
-    throw new HandshakeError(ErrorCode.NO_HANDSHAKE, status, 'server chose an extension that was not offered');
   }
   const protocol = header(headers, 'sec-websocket-protocol');
   if (protocol !== undefined && !offered.includes(protocol)) {

@@ -1,8 +1,10 @@
 import { checkUpgradeResponse, type ClientRequestOptions, createKey, parseWebSocketUrl, requestHead } from './client-handshake.js';
 import { ErrorCode, Initiator, ProtocolDefaults } from './constants.js';
 import { HandshakeError } from './errors.js';
+import { header } from './handshake.js';
 import { headEnd, parseResponseHead } from './http-head.js';
 import { randomMaskKey } from './mask-pool.js';
+import { acceptAsClient, clientOffer, type DeflateAgreement } from './permessage-deflate.js';
 import { type CloseEvent, type FrameEvent, Protocol, type ProtocolOptions } from './protocol.js';
 
 /** Options of `new ClientProtocol(url, options)`. */
@@ -23,6 +25,8 @@ export interface OpenEvent {
   protocol: string | undefined;
   /** The 101 response's headers, names lower-case. */
   headers: Record<string, string>;
+  /** The extensions the server agreed to (its Sec-WebSocket-Extensions: permessage-deflate as agreed), or '' for none. */
+  extensions: string;
 }
 
 /** What a ClientProtocol's `eventsReceived()` yields: switch on `type`. */
@@ -54,7 +58,7 @@ export class ClientProtocol extends Protocol<OpenEvent> {
     this.key = options.handshakeKey ?? createKey();
     this.offered = options.protocols ?? [];
     this.maxHandshakeBytes = options.maxHandshakeBytes ?? ProtocolDefaults.maxHandshakeBytes;
-    this.outbox.text(requestHead(this.url, this.key, options));
+    this.outbox.text(requestHead(this.url, this.key, options, this.compression === null ? undefined : clientOffer(this.compression)));
   }
 
   protected override receiveHandshake(data: Buffer): void {
@@ -71,13 +75,15 @@ export class ClientProtocol extends Protocol<OpenEvent> {
     const head = parseResponseHead(received, end);
     if (typeof head === 'string') return this.failHandshake(new HandshakeError(ErrorCode.NO_HANDSHAKE, 0, `malformed response (${head})`));
     let protocol: string | undefined;
+    let deflate: DeflateAgreement | null;
     try {
       protocol = checkUpgradeResponse(head, this.key, this.offered);
+      deflate = acceptAsClient(header(head.headers, 'sec-websocket-extensions'), this.compression);
     } catch (err) {
       return this.failHandshake(err as HandshakeError);
     }
-    this.open();
-    this.events.push({ type: 'open', protocol, headers: head.headers });
+    this.open(deflate);
+    this.events.push({ type: 'open', protocol, headers: head.headers, extensions: deflate?.header ?? '' });
     if (end < received.length) this.readFrames(received.subarray(end));
   }
 

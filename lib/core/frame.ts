@@ -10,7 +10,12 @@ export class FrameHeader {
   /** The four mask bytes (meaningful when `masked`). */
   readonly mask = new Uint8Array(4);
   payloadLength = 0;
+  /** RSV1: the message this frame starts is compressed (RFC 7692 §6). */
+  compressed = false;
 }
+
+/** The RSV1 bit of a frame's first byte: set on the first frame of a compressed message (RFC 7692 §6). */
+export const RSV1 = 0x40;
 
 export function isControl(opcode: number): boolean {
   return (opcode & 0x8) !== 0;
@@ -19,17 +24,32 @@ export function isControl(opcode: number): boolean {
 /**
  * Decodes a frame header from buf[pos, end) into `out`.
  * Returns the header length, or 0 when more bytes are needed.
- * Throws ProtocolError for what is wrong whatever the connection state: RSV bits, reserved
- * opcodes, control-frame rules, a 64-bit length with the top bit set, a data frame longer
- * than `maxPayload` (what is left of the message size limit).
+ * Throws ProtocolError for what is wrong whatever the connection state: RSV bits (RSV1 is allowed
+ * with `compression`, on the first frame of a data message), reserved opcodes, control-frame
+ * rules, a 64-bit length with the top bit set, a data frame longer than `maxPayload` (what is
+ * left of the message size limit; `maxCompressedPayload` for a frame with RSV1).
  */
-export function readHeader(buf: Uint8Array, pos: number, end: number, maxPayload: number, out: FrameHeader): number {
+export function readHeader(
+  buf: Uint8Array,
+  pos: number,
+  end: number,
+  maxPayload: number,
+  out: FrameHeader,
+  compression = false,
+  maxCompressedPayload = maxPayload,
+): number {
   if (end - pos < 2) return 0;
   const b0 = buf[pos]!;
   const b1 = buf[pos + 1]!;
-  // §5.2: RSV1-3 MUST be 0 unless an extension was negotiated; we negotiate none.
-  if ((b0 & 0x70) !== 0) throw new ProtocolError(1002, 'reserved bits set');
   const opcode = b0 & 0x0f;
+  const compressed = (b0 & RSV1) !== 0;
+  // §5.2: RSV1-3 MUST be 0 unless an extension defines them. permessage-deflate defines RSV1 for
+  // the first frame of a data message only (RFC 7692 §6).
+  if ((b0 & 0x70) !== 0) {
+    if ((b0 & 0x70) !== RSV1 || !compression) throw new ProtocolError(1002, 'reserved bits set');
+    if (isControl(opcode)) throw new ProtocolError(1002, 'RSV1 set on a control frame');
+    if (opcode === Opcode.CONT) throw new ProtocolError(1002, 'RSV1 set on a continuation frame');
+  }
   if ((opcode > 2 && opcode < 8) || opcode > 10) throw new ProtocolError(1002, `reserved opcode ${opcode}`);
   const fin = (b0 & 0x80) !== 0;
   const masked = (b1 & 0x80) !== 0;
@@ -56,7 +76,7 @@ export function readHeader(buf: Uint8Array, pos: number, end: number, maxPayload
   // sender, so a longer length form announcing 125 or less is accepted, as on data frames.
   if (isControl(opcode)) {
     if (length > 125) throw new ProtocolError(1002, 'control frame payload over 125 bytes');
-  } else if (length > maxPayload) {
+  } else if (length > (compressed ? maxCompressedPayload : maxPayload)) {
     // Checked from the header, before any payload is buffered.
     throw new ProtocolError(1009, 'message too big');
   }
@@ -72,6 +92,7 @@ export function readHeader(buf: Uint8Array, pos: number, end: number, maxPayload
   out.opcode = opcode;
   out.masked = masked;
   out.payloadLength = length;
+  out.compressed = compressed;
   return size;
 }
 
@@ -132,6 +153,7 @@ export function headerSize(length: number, masked: boolean): number {
   return (length < 126 ? 2 : length < 0x10000 ? 4 : 10) + (masked ? 4 : 0);
 }
 
+/** Writes a frame header at out[at]; `opcode` may carry RSV1 (a compressed message). Returns where the payload goes. */
 export function writeHeader(out: Uint8Array, at: number, opcode: number, fin: boolean, length: number, mask: Uint8Array | undefined): number {
   out[at] = (fin ? 0x80 : 0) | opcode;
   const maskBit = mask ? 0x80 : 0;
@@ -223,15 +245,4 @@ export function closePayload(code: number, reason: string): Buffer {
   payload.writeUInt16BE(code, 0);
   payload.write(reason, 2, 'utf8');
   return payload;
-}
-
-
-/**
- * Encodes a whole message once, as the server role sends it (unmasked), for `sendEncoded` on
- * any number of ServerProtocols.
- * @param data - A string goes as text, bytes as binary.
- * @returns The frame: one Buffer, or a header and the payload itself for a large one.
- */
-export function encodeMessage(data: string | Uint8Array): EncodedFrame {
-  return encodeFrame(typeof data === 'string' ? Opcode.TEXT : Opcode.BINARY, data);
 }

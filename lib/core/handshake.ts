@@ -129,12 +129,13 @@ export function rejectionResponse(rejection: Rejection): string {
   return head + body;
 }
 
-/** The 101 answer (§4.2.2 step 5). */
-export function acceptResponse(key: string, protocol: string | undefined): string {
+/** The 101 answer (§4.2.2 step 5), with the chosen subprotocol and extensions if any. */
+export function acceptResponse(key: string, protocol: string | undefined, extensions?: string): string {
   return (
     'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
     `Sec-WebSocket-Accept: ${acceptKey(key)}\r\n` +
     (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') +
+    (extensions ? `Sec-WebSocket-Extensions: ${extensions}\r\n` : '') +
     '\r\n'
   );
 }

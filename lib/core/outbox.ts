@@ -19,7 +19,7 @@ export class Outbox {
   private first: Uint8Array | null = null;
   private more: Uint8Array[] | null = null;
 
-  /** Encodes one frame (masked with `mask` in the client role, RFC 6455 §5.3). */
+  /** Encodes one frame (masked with `mask` in the client role, RFC 6455 §5.3); `opcode` may carry RSV1. */
   frame(opcode: number, payload: string | Uint8Array, mask: Uint8Array | undefined): void {
     if (mask === undefined && typeof payload !== 'string' && payload.length >= COPY_LIMIT) {
       // A large unmasked payload goes out as it is, after its header: no copy.

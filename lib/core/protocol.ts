@@ -1,8 +1,13 @@
 import { isUtf8 } from 'node:buffer';
 import { Initiator, isValidWireCloseCode, Opcode, ProtocolDefaults } from './constants.js';
 import { ProtocolError } from './errors.js';
-import { closePayload, type EncodedFrame } from './frame.js';
+import { type CompressionOptions, type DeflateSettings, resolveCompression } from './deflate-options.js';
+import type { EncodedMessage } from './encoded-message.js';
+import { closePayload, RSV1 } from './frame.js';
+import { MessageDeflater } from './message-deflater.js';
+import { MessageInflater } from './message-inflater.js';
 import { Outbox, type Output } from './outbox.js';
+import type { DeflateAgreement } from './permessage-deflate.js';
 import { Receiver, type ReceiverSink } from './receiver.js';
 
 /** Where a connection is in its life (RFC 6455 §4–§7). */
@@ -62,6 +67,11 @@ export interface ProtocolOptions {
    * is called, so earlier messages can still be answered first (§5.5.1 allows it). @default false
    */
   deferCloseReply?: boolean;
+  /**
+   * permessage-deflate (RFC 7692): `true` for the defaults, or options; offered by a client,
+   * negotiated by a server. @default off
+   */
+  compression?: boolean | CompressionOptions;
 }
 
 /** A close reason must fit a control frame with its 2-byte code (§5.5). */
@@ -80,13 +90,12 @@ export abstract class Protocol<H extends { type: string }> {
   private stateValue: ProtocolState = 'connecting';
   protected events: (H | FrameEvent)[] = [];
   protected readonly outbox = new Outbox();
-  private readonly receiver: Receiver;
+  private readonly receiver: Receiver<Protocol<{ type: string }>>;
   protected readonly maxMessageSize: number;
-  /** Where the receiver hands what it reads: an object of its own, so no caller can inject a frame. */
-  private readonly sink: ReceiverSink = {
-    message: (data, binary) => this.message(data, binary),
-    control: (opcode, payload) => this.control(opcode, payload),
-  };
+  /** permessage-deflate as configured, or null when off. */
+  protected readonly compression: DeflateSettings | null;
+  /** Compresses what this side sends, once permessage-deflate is agreed. */
+  private deflater: MessageDeflater | null = null;
   private readonly deferCloseReply: boolean;
   /** The close frame payload still owed to the peer (deferCloseReply), or null. */
   private closeOwed: Buffer | null = null;
@@ -103,7 +112,8 @@ export abstract class Protocol<H extends { type: string }> {
   ) {
     this.maxMessageSize = options.maxMessageSize ?? ProtocolDefaults.maxMessageSize;
     this.deferCloseReply = options.deferCloseReply ?? false;
-    this.receiver = new Receiver(masking === undefined, this.maxMessageSize);
+    this.compression = resolveCompression(options.compression, masking === undefined ? 'server' : 'client');
+    this.receiver = new Receiver(masking === undefined, this.maxMessageSize, Protocol.sink, this);
   }
 
   /** 'connecting' until the handshake ends, 'open', 'closing' once a close frame went either way, 'closed'. */
@@ -155,7 +165,7 @@ export abstract class Protocol<H extends { type: string }> {
 
   /** Frames, once the handshake is over (also the bytes that came right after it). */
   protected readFrames(bytes: Buffer): void {
-    this.receiver.receive(bytes, this.sink);
+    this.receiver.receive(bytes);
   }
 
   /**
@@ -220,34 +230,34 @@ export abstract class Protocol<H extends { type: string }> {
   }
 
   /**
-   * Sends a text message.
+   * Sends a text message (compressed when agreed and worth it).
    * @returns False once it can no longer send (closing or closed).
    */
   sendText(text: string): boolean {
     if (!this.canSend) return false;
-    this.outbox.frame(Opcode.TEXT, text, this.masking?.());
+    if (this.deflater === null || !this.sendCompressed(Opcode.TEXT, text)) this.outbox.frame(Opcode.TEXT, text, this.masking?.());
     return true;
   }
 
   /**
-   * Sends a binary message.
+   * Sends a binary message (compressed when agreed and worth it).
    * @returns False once it can no longer send (closing or closed).
    */
   sendBinary(data: Uint8Array): boolean {
     if (!this.canSend) return false;
-    this.outbox.frame(Opcode.BINARY, data, this.masking?.());
+    if (this.deflater === null || !this.sendCompressed(Opcode.BINARY, data)) this.outbox.frame(Opcode.BINARY, data, this.masking?.());
     return true;
   }
 
   /**
-   * Sends a frame encoded once for many connections (`encodeMessage`). Server role only: a
-   * client masks every frame with a key of its own (§5.3).
+   * Sends a message encoded once for many connections (`encodeMessage`): compressed once per set
+   * of deflate parameters. Server role only: a client masks every frame with a key of its own (§5.3).
    * @returns False once it can no longer send (closing or closed).
    */
-  sendEncoded(frame: EncodedFrame): boolean {
+  sendEncoded(message: EncodedMessage): boolean {
     if (this.masking !== undefined) throw new TypeError('a client masks every frame: use sendText or sendBinary');
     if (!this.canSend) return false;
-    this.outbox.encoded(frame);
+    this.outbox.encoded(message.frameFor(this.deflater));
     return true;
   }
 
@@ -303,6 +313,15 @@ export abstract class Protocol<H extends { type: string }> {
     this.finish({ type: 'close', code, reason, wasClean: false, initiator: Initiator.ERROR, ...(error ? { error } : {}) }, reply);
   }
 
+  /**
+   * Where every receiver hands what it reads, with its protocol: one object for all, and private,
+   * so no caller can inject a frame.
+   */
+  private static readonly sink: ReceiverSink<Protocol<{ type: string }>> = {
+    message: (owner, data, binary) => owner.message(data, binary),
+    control: (owner, opcode, payload) => owner.control(opcode, payload),
+  };
+
   // The sink's: called by the receiver while it reads.
 
   private message(data: string | Buffer, binary: boolean): void {
@@ -324,9 +343,12 @@ export abstract class Protocol<H extends { type: string }> {
   /** Reads handshake bytes while connecting; the role's handshake decides what they mean. */
   protected abstract receiveHandshake(data: Buffer): void;
 
-  /** The handshake succeeded: frames may flow. */
-  protected open(): void {
+  /** The handshake succeeded: frames may flow, compressed as agreed (null: not at all). */
+  protected open(agreement: DeflateAgreement | null): void {
     this.stateValue = 'open';
+    if (agreement === null) return;
+    this.deflater = new MessageDeflater(agreement, this.compression!);
+    this.receiver.inflater = new MessageInflater(agreement);
   }
 
   /** The connection ends with `event`; `reply` is the close frame still owed to the peer, if any. */
@@ -357,6 +379,17 @@ export abstract class Protocol<H extends { type: string }> {
   /** The close event of a connection that the end of its input ended. */
   protected eofEvent(): CloseEvent {
     return { type: 'close', code: 1006, reason: 'connection closed without a close frame', wasClean: false, initiator: Initiator.PEER };
+  }
+
+  /**
+   * Sends a message compressed (RFC 7692 §6: RSV1 on its first frame) when it is worth it; false
+   * when it is not, and the message is to go as it is (always allowed).
+   */
+  private sendCompressed(opcode: number, data: string | Uint8Array): boolean {
+    const compressed = this.deflater!.compressMessage(data);
+    if (compressed === null) return false;
+    this.outbox.frame(opcode | RSV1, compressed, this.masking?.());
+    return true;
   }
 
   private sendClose(payload: Buffer): void {

@@ -3,14 +3,15 @@ import { Opcode } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { applyMask, FrameHeader, isControl, readHeader } from './frame.js';
 import { bufferView } from './memory-view.js';
+import { compressedBound, type MessageInflater } from './message-inflater.js';
 import { Utf8Validator } from './utf8.js';
 
 /** What a Receiver hands its protocol: whole messages and control frames, in arrival order. */
-export interface ReceiverSink {
+export interface ReceiverSink<O> {
   /** A complete message: a string for text, a Buffer (owned by the receiver of it) for binary. */
-  message(data: string | Buffer, binary: boolean): void;
+  message(owner: O, data: string | Buffer, binary: boolean): void;
   /** A control frame; `payload` is a view valid only during the call. */
-  control(opcode: number, payload: Buffer): void;
+  control(owner: O, opcode: number, payload: Buffer): void;
 }
 
 /** Reassembly buffers up to this size are kept for the next message instead of reallocated. */
@@ -22,21 +23,28 @@ const maskBytes = new Uint8Array(4);
 
 /**
  * Turns a byte stream of frames into messages and control frames (RFC 6455 §5): decodes
- * headers, unmasks in place, reassembles fragments, validates text as it arrives. Throws a
- * ProtocolError with the close code for anything the RFC or the size limit forbids.
+ * headers, unmasks in place, reassembles fragments, validates text as it arrives, inflates
+ * compressed messages once whole (RFC 7692, once `inflater` is set). Throws a ProtocolError with
+ * the close code for anything the RFCs or the size limit forbid.
  */
-export class Receiver {
+export class Receiver<O> {
   /** Set once the protocol reads no more (a close frame came, or the connection failed). */
   stopped = false;
   /** True on the server: the peer is a client, which masks every frame (§5.1). */
   private readonly peerMasks: boolean;
   private readonly maxMessageSize: number;
+  /** The most compressed bytes a message may have: maxMessageSize once inflated, at most. */
+  private readonly maxCompressedSize: number;
+  /** Set once permessage-deflate is agreed: RSV1 is allowed and compressed messages are inflated. */
+  inflater: MessageInflater | null = null;
 
   /** The current frame's header fields (a shared FrameHeader only decodes them). */
   private fin = false;
   private opcode = 0;
   private maskWord = 0;
   private payloadLength = 0;
+  /** The current frame has RSV1. */
+  private compressed = false;
   /** Bytes of a header split across reads. */
   private stash: Buffer | null = null;
   private inFrame = false;
@@ -50,19 +58,31 @@ export class Receiver {
   private messageBytes = 0;
   private messageBuffer: Buffer | null = null;
   private messageLength = 0;
+  /** The current message is compressed: its bytes are inflated once it is whole. */
+  private messageCompressed = false;
   /** Only while a text message arrives in pieces (most messages are checked whole). */
   private utf8: Utf8Validator | null = null;
 
   private controlBuffer: Buffer | null = null;
   private controlLength = 0;
 
-  constructor(peerMasks: boolean, maxMessageSize: number) {
+  /**
+   * `sink` gets what is read, with `owner` (one sink object serves every receiver: nothing per
+   * connection but these two references).
+   */
+  constructor(
+    peerMasks: boolean,
+    maxMessageSize: number,
+    private readonly sink: ReceiverSink<O>,
+    private readonly owner: O,
+  ) {
     this.peerMasks = peerMasks;
     this.maxMessageSize = maxMessageSize;
+    this.maxCompressedSize = compressedBound(maxMessageSize);
   }
 
   /** Reads frames from `chunk` (unmasking it in place) until it is used up or the sink stops it. */
-  receive(chunk: Buffer, sink: ReceiverSink): void {
+  receive(chunk: Buffer): void {
     let data = chunk;
     if (this.stash !== null) {
       data = Buffer.concat([this.stash, chunk]);
@@ -73,12 +93,13 @@ export class Receiver {
     while (pos < end && !this.stopped) {
       if (this.inFrame) {
         const n = Math.min(end - pos, this.frameRemaining);
-        if (isControl(this.opcode)) this.controlPayload(data, pos, n, sink);
-        else this.dataPayload(data, pos, n, sink);
+        if (isControl(this.opcode)) this.controlPayload(data, pos, n);
+        else this.dataPayload(data, pos, n);
         pos += n;
         continue;
       }
-      const size = readHeader(data, pos, end, this.maxMessageSize - this.messageBytes, decoded);
+      const limit = this.messageCompressed ? this.maxCompressedSize : this.maxMessageSize;
+      const size = readHeader(data, pos, end, limit - this.messageBytes, decoded, this.inflater !== null, this.maxCompressedSize);
       if (size === 0) {
         this.stash = Buffer.from(data.subarray(pos));
         return;
@@ -94,12 +115,13 @@ export class Receiver {
         // The hot path: a whole unfragmented message inside this read, delivered straight from
         // the header, without the per-frame state of the general path.
         if (this.peerMasks) applyMask(data, pos, pos + length, decoded.mask, 0);
-        deliverWhole(data, pos, length, opcode === Opcode.TEXT, sink);
+        if (decoded.compressed) this.deliverInflated(data, pos, pos + length, opcode === Opcode.TEXT);
+        else this.deliverWhole(data, pos, length, opcode === Opcode.TEXT);
         pos += length;
         continue;
       }
       this.takeHeader();
-      this.startFrame(sink);
+      this.startFrame();
     }
   }
 
@@ -110,6 +132,7 @@ export class Receiver {
     this.controlBuffer = null;
     this.stash = null;
     this.utf8 = null;
+    this.inflater = null;
   }
 
   /** Copies the decoded header into this receiver: it stays per connection only as a few numbers. */
@@ -117,24 +140,26 @@ export class Receiver {
     this.fin = decoded.fin;
     this.opcode = decoded.opcode;
     this.payloadLength = decoded.payloadLength;
+    this.compressed = decoded.compressed;
     const m = decoded.mask;
     this.maskWord = ((m[0]! << 24) | (m[1]! << 16) | (m[2]! << 8) | m[3]!) >>> 0;
   }
 
-  private startFrame(sink: ReceiverSink): void {
+  private startFrame(): void {
     if (this.opcode === Opcode.CONT) {
       if (this.messageOpcode === 0) throw new ProtocolError(1002, 'continuation frame without a message to continue');
     } else if (!isControl(this.opcode)) {
       if (this.messageOpcode !== 0) throw new ProtocolError(1002, 'new message before the previous one ended');
       this.messageOpcode = this.opcode;
+      this.messageCompressed = this.compressed;
     }
     if (!isControl(this.opcode)) this.messageBytes += this.payloadLength;
     this.inFrame = true;
     this.frameRemaining = this.payloadLength;
     this.frameDone = 0;
     if (this.payloadLength === 0) {
-      if (isControl(this.opcode)) this.controlPayload(EMPTY, 0, 0, sink);
-      else this.dataPayload(EMPTY, 0, 0, sink);
+      if (isControl(this.opcode)) this.controlPayload(EMPTY, 0, 0);
+      else this.dataPayload(EMPTY, 0, 0);
     }
   }
 
@@ -152,7 +177,7 @@ export class Receiver {
     if (this.frameRemaining === 0) this.inFrame = false;
   }
 
-  private controlPayload(data: Buffer, pos: number, n: number, sink: ReceiverSink): void {
+  private controlPayload(data: Buffer, pos: number, n: number): void {
     const whole = this.frameDone === 0 && n === this.frameRemaining;
     this.unmask(data, pos, n);
     let payload: Buffer;
@@ -168,14 +193,15 @@ export class Receiver {
       payload = this.controlBuffer;
       this.controlBuffer = null;
     }
-    sink.control(this.opcode, payload);
+    this.sink.control(this.owner, this.opcode, payload);
   }
 
-  private dataPayload(data: Buffer, pos: number, n: number, sink: ReceiverSink): void {
+  private dataPayload(data: Buffer, pos: number, n: number): void {
     const text = this.messageOpcode === Opcode.TEXT;
+    const compressed = this.messageCompressed;
     this.unmask(data, pos, n);
-    // §8.1: fail as soon as the text cannot be valid UTF-8, even mid-frame.
-    if (text && !(this.utf8 ??= new Utf8Validator()).write(data, pos, pos + n)) {
+    // §8.1: fail as soon as the text cannot be valid UTF-8, even mid-frame (compressed text: once inflated).
+    if (text && !compressed && !(this.utf8 ??= new Utf8Validator()).write(data, pos, pos + n)) {
       throw new ProtocolError(1007, 'text message is not valid UTF-8');
     }
     this.append(data, pos, n);
@@ -185,15 +211,40 @@ export class Receiver {
     this.messageOpcode = 0;
     this.messageBytes = 0;
     this.messageLength = 0;
-    if (text) {
+    this.messageCompressed = false;
+    if (compressed) {
+      // The reassembled bytes are only the inflater's input: the buffer may serve the next message.
+      if (buffer.length > REUSE_LIMIT) this.messageBuffer = null;
+      this.deliverInflated(buffer, 0, length, text);
+    } else if (text) {
       if (this.utf8 !== null && !this.utf8.complete) throw new ProtocolError(1007, 'text message ends inside a UTF-8 sequence');
       this.utf8 = null;
       if (buffer.length > REUSE_LIMIT) this.messageBuffer = null;
-      sink.message(buffer.toString('utf8', 0, length), false);
+      this.sink.message(this.owner, buffer.toString('utf8', 0, length), false);
     } else {
       this.messageBuffer = null;
-      sink.message(buffer.subarray(0, length), true);
+      this.sink.message(this.owner, buffer.subarray(0, length), true);
     }
+  }
+
+  /**
+   * A whole message inside one read, delivered without copying: a binary one is a view of the
+   * read's memory (as the read's other messages are).
+   */
+  private deliverWhole(data: Buffer, pos: number, n: number, text: boolean): void {
+    if (!text) return this.sink.message(this.owner, bufferView(data, pos, n), true);
+    if (!isAscii(data, pos, pos + n) && !isUtf8(bufferView(data, pos, n))) {
+      throw new ProtocolError(1007, 'text message is not valid UTF-8');
+    }
+    this.sink.message(this.owner, data.toString('utf8', pos, pos + n), false);
+  }
+
+  /** Inflates a compressed message's bytes data[start, end) and delivers it (text checked as UTF-8). */
+  private deliverInflated(data: Buffer, start: number, end: number, text: boolean): void {
+    const message = this.inflater!.inflate(data, start, end, this.maxMessageSize);
+    if (!text) return this.sink.message(this.owner, ownMemory(message), true);
+    if (!isUtf8(message)) throw new ProtocolError(1007, 'text message is not valid UTF-8');
+    this.sink.message(this.owner, message.toString('utf8'), false);
   }
 
   /** Appends to the reassembly buffer, growing it geometrically up to what the headers announced. */
@@ -213,15 +264,11 @@ export class Receiver {
 }
 
 /**
- * A whole message inside one read, delivered without copying: a binary one is a view of the
- * read's memory (as the read's other messages are).
+ * An inflated message with memory of its own size: zlib's output for a small message is a view of
+ * a 16 KiB chunk, which a kept message would hold on to.
  */
-function deliverWhole(data: Buffer, pos: number, n: number, text: boolean, sink: ReceiverSink): void {
-  if (!text) return sink.message(bufferView(data, pos, n), true);
-  if (!isAscii(data, pos, pos + n) && !isUtf8(bufferView(data, pos, n))) {
-    throw new ProtocolError(1007, 'text message is not valid UTF-8');
-  }
-  sink.message(data.toString('utf8', pos, pos + n), false);
+function ownMemory(message: Buffer): Buffer {
+  return message.buffer.byteLength > 2 * message.length + 1024 ? Buffer.from(message) : message;
 }
 
 /** Short texts are checked here: cheaper than making a view for isUtf8. */

@@ -11,6 +11,7 @@ import {
   selectProtocol,
 } from './handshake.js';
 import { headEnd, parseRequestHead } from './http-head.js';
+import { type DeflateAgreement, negotiateAsServer } from './permessage-deflate.js';
 import { type CloseEvent, type FrameEvent, Protocol, type ProtocolOptions } from './protocol.js';
 
 /** Options of `new ServerProtocol(options)`. */
@@ -35,6 +36,8 @@ export interface HandshakeRequest extends RequestTarget {
   headers: Record<string, string>;
   /** The subprotocol `accept()` will answer with, or undefined. */
   protocol: string | undefined;
+  /** The Sec-WebSocket-Extensions `accept()` will answer with (permessage-deflate as agreed), or '' for none. */
+  extensions: string;
 }
 
 /** A valid handshake request arrived: answer it with `accept()` or `reject(status)`. */
@@ -59,8 +62,8 @@ export class ServerProtocol extends Protocol<RequestEvent> {
   private readonly protocols: readonly string[];
   /** The request head received so far. */
   private head: Buffer | null = null;
-  /** Once a request waits for its answer: its key and chosen subprotocol. */
-  private answer: { key: string; protocol: string | undefined } | null = null;
+  /** Once a request waits for its answer: its key, chosen subprotocol and compression. */
+  private answer: { key: string; protocol: string | undefined; deflate: DeflateAgreement | null } | null = null;
   /** Bytes that came after the request head, read as frames once accepted. */
   private early: Buffer | null = null;
 
@@ -80,8 +83,8 @@ export class ServerProtocol extends Protocol<RequestEvent> {
     const answer = this.answer;
     if (answer === null || this.state !== 'connecting') return false;
     this.answer = null;
-    this.outbox.text(acceptResponse(answer.key, answer.protocol));
-    this.open();
+    this.outbox.text(acceptResponse(answer.key, answer.protocol, answer.deflate?.header));
+    this.open(answer.deflate);
     const early = this.early;
     this.early = null;
     if (early !== null) this.read(early);
@@ -139,12 +142,12 @@ export class ServerProtocol extends Protocol<RequestEvent> {
     const target = requestTarget(head.url);
     if (target === null) return this.refuse({ status: 400, reason: 'malformed request target' });
     const protocol = selectProtocol(head.headers['sec-websocket-protocol'], this.protocols);
-    this.answer = { key: checked.key, protocol };
+    const deflate = this.compression === null ? null : negotiateAsServer(head.headers['sec-websocket-extensions'], this.compression);
+    this.answer = { key: checked.key, protocol, deflate };
     if (end < received.length) this.early = received.subarray(end);
-    this.events.push({
-      type: 'request',
-      request: { method: head.method, target: head.url, httpVersion: head.httpVersion, headers: head.headers, ...target, protocol },
-    });
+    const { method, url, httpVersion, headers } = head;
+    const extensions = deflate?.header ?? '';
+    this.events.push({ type: 'request', request: { method, target: url, httpVersion, headers, ...target, protocol, extensions } });
   }
 
   /** Answers with an HTTP error; the connection ends (close event 1006, with the status in its reason). */

@@ -1,7 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { ClientProtocol, ClientProtocolEvent } from '../core/client-protocol.js';
 import { Initiator } from '../core/constants.js';
-import type { EncodedFrame } from '../core/frame.js';
+import type { EncodedMessage } from '../core/encoded-message.js';
 import type { ServerProtocol, ServerProtocolEvent } from '../core/server-protocol.js';
 import type { Clock, Timer } from './clock.js';
 import { readSocket, type SocketReader } from './socket-reader.js';
@@ -110,8 +110,8 @@ export class Peer<P extends AnyProtocol = AnyProtocol> implements SocketReader {
     return sent;
   }
 
-  sendEncoded(frame: EncodedFrame): boolean {
-    const sent = this.protocol.sendEncoded(frame);
+  sendEncoded(message: EncodedMessage): boolean {
+    const sent = this.protocol.sendEncoded(message);
     this.scheduleFlush();
     return sent;
   }

@@ -11,6 +11,7 @@ import {
   type UpgradeRequest,
 } from '../../lib/core/handshake.js';
 import { checkUpgradeResponse, createKey } from '../../lib/core/client-handshake.js';
+import { acceptAsClient } from '../../lib/core/permessage-deflate.js';
 import { ErrorCode } from '../../lib/core/constants.js';
 import { HandshakeError } from '../../lib/core/errors.js';
 
@@ -228,7 +229,8 @@ describe('checkUpgradeResponse', () => {
     code(() => checkUpgradeResponse(good({ 'sec-websocket-protocol': 'chat' }), KEY, []), ErrorCode.NO_HANDSHAKE, 101);
     code(() => checkUpgradeResponse(good({ 'sec-websocket-protocol': 'chat, superchat' }), KEY, ['chat', 'superchat']), ErrorCode.NO_HANDSHAKE, 101);
   });
-  test('an extension we did not offer → NO_HANDSHAKE', () => {
-    code(() => checkUpgradeResponse(good({ 'sec-websocket-extensions': 'permessage-deflate' }), KEY, []), ErrorCode.NO_HANDSHAKE, 101);
+  test('an extension when we offered none → NO_HANDSHAKE', () => {
+    code(() => acceptAsClient('permessage-deflate', null), ErrorCode.NO_HANDSHAKE, 101);
+    code(() => acceptAsClient('x-webkit-deflate-frame', null), ErrorCode.NO_HANDSHAKE, 101);
   });
 });

@@ -2,8 +2,8 @@
  * lib/core (ServerProtocol, ClientProtocol): the sans-I/O protocol objects in the pull style.
  * Bytes go in through receiveData / receiveEof / abort; events come out of eventsReceived(),
  * bytes for the peer out of dataToSend(). No sockets, no timers. Frames from the peer are built
- * here by hand (`frame()`), independently of lib/core/frame.ts, and our output is parsed here
- * by hand (`parseFrames()`).
+ * here by hand (`frame()`), independently of lib/core/frame.ts, and our output is parsed by
+ * the helpers' `parseFrames()`.
  *
  * This is the port of the old spec/connection.test.ts (the push-style Connection) plus the
  * opening handshake of both roles, which Connection did not have.
@@ -22,7 +22,7 @@ import {
   type ProtocolOptions,
   type ServerProtocolEvent,
 } from '../../lib/protocol.js';
-import { frame as buildFrame } from '../helpers/frames.js';
+import { frame as buildFrame, parseFrames } from '../helpers/frames.js';
 import { prng } from '../helpers/prng.js';
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
@@ -59,51 +59,6 @@ const code2 = (code: number) => Buffer.from([code >> 8, code & 0xff]);
 const closeBody = (code: number, reason = '') => Buffer.concat([code2(code), Buffer.from(reason)]);
 /** `bytes` XORed with `key` (a copy). */
 const masked = (bytes: Uint8Array, key: Uint8Array) => Buffer.from(bytes).map((b, i) => b ^ key[i & 3]!) as Buffer;
-
-interface ParsedFrame {
-  fin: boolean;
-  rsv: number;
-  opcode: number;
-  /** The mask key, or null for an unmasked frame. */
-  mask: Buffer | null;
-  /** Unmasked. */
-  payload: Buffer;
-}
-
-/**
- * Our output read back as frames, independently of lib/. The whole input must be whole frames,
- * each with the minimal length form (§5.2: that rule binds the sender, which is us here).
- */
-function parseFrames(bytes: Buffer): ParsedFrame[] {
-  const frames: ParsedFrame[] = [];
-  let pos = 0;
-  while (pos < bytes.length) {
-    assert.ok(bytes.length - pos >= 2, `truncated header at ${pos}`);
-    const b0 = bytes[pos]!;
-    const b1 = bytes[pos + 1]!;
-    let at = pos + 2;
-    let len = b1 & 0x7f;
-    if (len === 126) {
-      len = bytes.readUInt16BE(at);
-      at += 2;
-      assert.ok(len >= 126, 'minimal 16-bit length');
-    } else if (len === 127) {
-      len = Number(bytes.readBigUInt64BE(at));
-      at += 8;
-      assert.ok(len >= 65536, 'minimal 64-bit length');
-    }
-    let mask: Buffer | null = null;
-    if (b1 & 0x80) {
-      mask = Buffer.from(bytes.subarray(at, at + 4));
-      at += 4;
-    }
-    assert.ok(at + len <= bytes.length, `truncated payload at ${pos}`);
-    const payload = mask ? masked(bytes.subarray(at, at + len), mask) : Buffer.from(bytes.subarray(at, at + len));
-    frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, mask, payload });
-    pos = at + len;
-  }
-  return frames;
-}
 
 type Ev =
   | { t: 'write'; hex: string }
@@ -156,7 +111,7 @@ function plain(e: AnyEvent): Ev {
     case 'request':
       return { t: 'request', json: JSON.stringify(e.request) };
     case 'open':
-      return { t: 'open', json: JSON.stringify({ protocol: e.protocol, headers: e.headers }) };
+      return { t: 'open', json: JSON.stringify({ protocol: e.protocol, headers: e.headers, extensions: e.extensions }) };
   }
 }
 
@@ -1244,6 +1199,7 @@ describe('server handshake (RFC 6455 §4.2)', () => {
           'x-repeat': 'one',
         },
         protocol: 'superchat', // the server's first preference that the client offered
+        extensions: '', // compression is off: an offer would not be looked at
       },
     );
     assert.equal(p.canSend, false);
@@ -1458,6 +1414,7 @@ describe('client handshake (RFC 6455 §4.1)', () => {
         json: JSON.stringify({
           protocol: 'chat',
           headers: { upgrade: 'websocket', connection: 'Upgrade', 'sec-websocket-accept': SAMPLE_ACCEPT, 'sec-websocket-protocol': 'chat' },
+          extensions: '',
         }),
       },
       text('hi'),

@@ -1,11 +1,14 @@
 /**
  * The one WebSocket frame builder of the tests: any frame, right or wrong, with full control over
- * every header bit (FIN, RSV, opcode, mask, length form, a forged length).
+ * every header bit (FIN, RSV, opcode, mask, length form, a forged length), and permessage-deflate
+ * payloads (RFC 7692) made and read with node:zlib directly.
  *
  * It knows nothing about wspoll (no import from lib/): the tests check the library from the
  * outside, like Autobahn does, so a bug in lib/frame.ts cannot hide in the frames they send.
  */
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { constants as zlibConstants, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 export const OP = { CONT: 0x0, TEXT: 0x1, BINARY: 0x2, CLOSE: 0x8, PING: 0x9, PONG: 0xa } as const;
 
@@ -120,6 +123,75 @@ export function fragment(opcode: number, payload: Uint8Array | string, size: num
   for (let off = 0; off < data.length; off += size) {
     const end = Math.min(off + size, data.length);
     frames.push({ opcode: off === 0 ? opcode : OP.CONT, payload: data.subarray(off, end), fin: end === data.length });
+  }
+  return frames;
+}
+
+/** RFC 7692 §7.2.1: the tail a sync flush ends with, cut from a compressed message and put back to inflate it. */
+const SYNC_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+
+/**
+ * A message payload compressed as permessage-deflate sends it (RFC 7692 §7.2.1): raw deflate,
+ * sync flush, the trailing 00 00 FF FF removed. `dictionary`: the sender's context (the end of
+ * what it compressed before), for context takeover.
+ */
+export function deflatePayload(payload: Uint8Array | string, options: { windowBits?: number; dictionary?: Uint8Array } = {}): Buffer {
+  const out = deflateRawSync(toBytes(payload), { finishFlush: zlibConstants.Z_SYNC_FLUSH, ...options });
+  if (!out.subarray(-4).equals(SYNC_TAIL)) throw new Error('a sync flush ends with 00 00 ff ff');
+  return out.subarray(0, -4);
+}
+
+/**
+ * A permessage-deflate payload inflated (RFC 7692 §7.2.2): the tail appended, raw inflate. With a
+ * `windowBits` smaller than the sender's, zlib fails ("invalid distance too far back").
+ */
+export function inflatePayload(payload: Uint8Array, options: { windowBits?: number; dictionary?: Uint8Array } = {}): Buffer {
+  return inflateRawSync(Buffer.concat([payload, SYNC_TAIL]), { finishFlush: zlibConstants.Z_SYNC_FLUSH, ...options });
+}
+
+/** A frame read back from bytes a library wrote. */
+export interface ParsedFrame {
+  fin: boolean;
+  /** The RSV bits as 0..7 (4 = RSV1). */
+  rsv: number;
+  opcode: number;
+  /** The mask key, or null for an unmasked frame. */
+  mask: Buffer | null;
+  /** Unmasked. */
+  payload: Buffer;
+}
+
+/**
+ * Bytes a library wrote, read back as frames. The whole input must be whole frames, each with
+ * the minimal length form (RFC 6455 §5.2: that rule binds the sender, which is the library here).
+ */
+export function parseFrames(bytes: Buffer): ParsedFrame[] {
+  const frames: ParsedFrame[] = [];
+  let pos = 0;
+  while (pos < bytes.length) {
+    assert.ok(bytes.length - pos >= 2, `truncated header at ${pos}`);
+    const b0 = bytes[pos]!;
+    const b1 = bytes[pos + 1]!;
+    let at = pos + 2;
+    let len = b1 & 0x7f;
+    if (len === 126) {
+      len = bytes.readUInt16BE(at);
+      at += 2;
+      assert.ok(len >= 126, 'minimal 16-bit length');
+    } else if (len === 127) {
+      len = Number(bytes.readBigUInt64BE(at));
+      at += 8;
+      assert.ok(len >= 65536, 'minimal 64-bit length');
+    }
+    let mask: Buffer | null = null;
+    if (b1 & 0x80) {
+      mask = Buffer.from(bytes.subarray(at, at + 4));
+      at += 4;
+    }
+    assert.ok(at + len <= bytes.length, `truncated payload at ${pos}`);
+    const payload = mask ? maskBytes(bytes.subarray(at, at + len), mask) : Buffer.from(bytes.subarray(at, at + len));
+    frames.push({ fin: (b0 & 0x80) !== 0, rsv: (b0 >> 4) & 7, opcode: b0 & 0x0f, mask, payload });
+    pos = at + len;
   }
   return frames;
 }

@@ -224,6 +224,31 @@ describe('the demo in headless Chromium', { timeout: 60_000, skip: chromiumPeer.
     await alice.screenshot({ path: `${ARTIFACTS}arena.png`, fullPage: true });
   });
 
+  test('Chromium negotiates permessage-deflate; a compressed reply of over 1 KiB arrives intact', async () => {
+    // A string, not a function: tsx would wrap named functions in a helper the page lacks.
+    const url = `${demo.url.replace(/^http/, 'ws')}ws`;
+    const seen = (await alice.evaluate(`(async () => {
+      const ws = new WebSocket(${JSON.stringify(url)});
+      await new Promise((resolve, reject) => { ws.onopen = resolve; ws.onerror = reject; });
+      const replies = [];
+      ws.onmessage = (event) => replies.push(JSON.parse(event.data));
+      const reply = (type) => new Promise((resolve) => {
+        const check = () => { const found = replies.find((r) => r.type === type); if (found) resolve(found); else setTimeout(check, 10); };
+        check();
+      });
+      ws.send(JSON.stringify({ type: 'login', name: 'carol' }));
+      await reply('welcome');
+      const text = 'ünïcödé and a long line of text '.repeat(31).slice(0, 1000);
+      ws.send(JSON.stringify({ type: 'echo', text }));
+      const echo = await reply('echo');
+      ws.close();
+      return { extensions: ws.extensions, intact: echo.text === text, length: new TextEncoder().encode(JSON.stringify(echo)).length };
+    })()`)) as { extensions: string; intact: boolean; length: number };
+    assert.equal(seen.extensions, 'permessage-deflate; server_no_context_takeover; client_no_context_takeover');
+    assert.ok(seen.intact, 'the echoed text is the one sent');
+    assert.ok(seen.length > 1024, `the reply is ${seen.length} bytes of UTF-8: over the compression threshold`);
+  });
+
   test('after a server restart both pages reconnect, log in again and rejoin their groups', async () => {
     await stopServer(demo);
     for (const page of [alice, bob]) await shows(page, 'status', /^(disconnected — retrying in \d+ s|connecting…)$/);

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { selfSignedCertificate } from '../helpers/certificate.js';
 import { pythonWebsockets } from '../helpers/peers.js';
+import { countZlibCalls } from '../helpers/zlib-calls.js';
 import { Client, type ClientEvent, type ClientOptions, Event, type ServerEvent } from '../../lib/index.js';
 
 const SIZES = [0, 125, 126, 65535, 65536, 1 << 20];
@@ -170,6 +171,41 @@ describe('Client ↔ ws (a server nobody here wrote)', () => {
   });
 });
 
+describe('Client ↔ ws with perMessageDeflate (RFC 7692)', () => {
+  const DEFAULT_ANSWER = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
+
+  it('agrees without context takeover and echoes every size compressed both ways', async () => {
+    const { url } = await startWs({ perMessageDeflate: { threshold: 0 }, maxPayload: 4 << 20 });
+    const client = await connect(url, { compression: { threshold: 0 } });
+    assert.equal(client.extensions, DEFAULT_ANSWER);
+    const calls = countZlibCalls();
+    try {
+      await assertEchoSizes(client, 'ws, compressed');
+    } finally {
+      calls.stop();
+    }
+    assert.ok(calls.deflates >= 2 * SIZES.length - 2 && calls.inflates >= 2 * SIZES.length - 2, `deflated ${calls.deflates}, inflated ${calls.inflates}`);
+  });
+
+  it('keeps contexts with contextTakeover: 200 similar messages each way through ws’s streaming zlib', async () => {
+    const { url } = await startWs({ perMessageDeflate: { threshold: 0 } });
+    const client = await connect(url, { compression: { threshold: 0, contextTakeover: true } });
+    assert.equal(client.extensions, 'permessage-deflate; server_max_window_bits=12; client_max_window_bits=12');
+    for (let i = 0; i < 200; i++) {
+      const text = JSON.stringify({ type: 'stream', seq: i, t: 1_700_000_000_000 + i * 33, value: Math.sin(i).toFixed(5) });
+      client.send(text);
+      assert.equal((await nextOf(client, Event.Message)).message, text);
+    }
+  });
+
+  it('compresses with the window the server sets (client_max_window_bits=9: ws inflates with a 512-byte window)', async () => {
+    const { url } = await startWs({ perMessageDeflate: { threshold: 0, serverMaxWindowBits: 10, clientMaxWindowBits: 9 } });
+    const client = await connect(url, { compression: { threshold: 0 } });
+    assert.equal(client.extensions, `${DEFAULT_ANSWER}; client_max_window_bits=9; server_max_window_bits=10`);
+    await assertEchoSizes(client, 'ws, 9-bit window');
+  });
+});
+
 describe('Client ↔ Python websockets (a server nobody here wrote)', { skip: pythonWebsockets.skip }, () => {
   let plainUrl = '';
   let secureUrl = '';
@@ -189,6 +225,15 @@ describe('Client ↔ Python websockets (a server nobody here wrote)', { skip: py
 
   it('echoes text and binary messages of 0 B to 1 MiB over wss:// with the test CA', async () => {
     await assertEchoSizes(await connect(secureUrl, { tls: { ca } }), 'python wss://');
+  });
+
+  it('agrees to its default permessage-deflate (12-bit windows) and echoes every size compressed (RFC 7692)', async () => {
+    const client = await connect(plainUrl, { compression: { threshold: 0 } });
+    assert.equal(
+      client.extensions,
+      'permessage-deflate; server_no_context_takeover; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12',
+    );
+    await assertEchoSizes(client, 'python, compressed');
   });
 
   it('rejects the self-signed certificate without the CA', async () => {

@@ -12,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { pythonWebsockets } from '../helpers/peers.js';
 import { openWs } from '../helpers/ws-client.js';
+import { countZlibCalls } from '../helpers/zlib-calls.js';
 import { Event, Server, type ServerEvent, type ServerOptions } from '../../lib/index.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -183,6 +184,77 @@ describe('ws as a client', () => {
   });
 });
 
+describe('ws with perMessageDeflate as a client (RFC 7692)', () => {
+  /** Echoes every size both ways; returns the zlib calls our side made meanwhile. */
+  async function echoAll(ws: WebSocket, sizes = SIZES): Promise<{ deflates: number; inflates: number }> {
+    const calls = countZlibCalls();
+    try {
+      for (const size of sizes) {
+        const text = textOf(size);
+        ws.send(text);
+        assert.equal((await nextMessage(ws)).data.toString('utf8'), text, `text ${size}`);
+        const bytes = Buffer.concat([randomBytes(size >> 2), Buffer.alloc(size - (size >> 2), 0x2a)]);
+        ws.send(bytes);
+        assert.ok((await nextMessage(ws)).data.equals(bytes), `binary ${size}`);
+      }
+    } finally {
+      calls.stop();
+    }
+    return calls;
+  }
+
+  it("accepts ws's default offer, without context takeover, and echoes every size compressed both ways", async () => {
+    const { url, events } = await echoServer({ compression: { threshold: 0 }, maxMessageSize: 4 << 20 });
+    const ws = await open(url, [], { perMessageDeflate: { threshold: 0 } });
+    assert.equal(ws.extensions, 'permessage-deflate');
+    const calls = await echoAll(ws);
+    assert.ok(calls.inflates >= 2 * SIZES.length - 2, `inflated ${calls.inflates}`);
+    assert.ok(calls.deflates >= SIZES.length, `deflated ${calls.deflates}`);
+    const hello = events[0];
+    assert.ok(hello?.type === Event.NewConnection, 'NewConnection');
+    assert.equal(hello.extensions, 'permessage-deflate; server_no_context_takeover; client_no_context_takeover');
+    ws.close();
+  });
+
+  it('keeps contexts with contextTakeover: 200 similar messages each way through ws’s streaming zlib', async () => {
+    const { url, events } = await echoServer({ compression: { threshold: 0, contextTakeover: true } });
+    const ws = await open(url, [], { perMessageDeflate: { threshold: 0 } });
+    await until(() => events.length > 0);
+    const hello = events[0];
+    assert.ok(hello?.type === Event.NewConnection, 'NewConnection');
+    assert.equal(hello.extensions, 'permessage-deflate; server_max_window_bits=12; client_max_window_bits=12', 'contexts kept both ways');
+    for (let i = 0; i < 200; i++) {
+      const text = JSON.stringify({ type: 'stream', seq: i, t: 1_700_000_000_000 + i * 33, value: Math.sin(i).toFixed(5) });
+      ws.send(text);
+      assert.equal((await nextMessage(ws)).data.toString(), text);
+    }
+    ws.close();
+  });
+
+  it('compresses with the window ws asks for (server_max_window_bits=9: ws inflates with a 512-byte window)', async () => {
+    const { url, events } = await echoServer({ compression: { threshold: 0 } });
+    const ws = await open(url, [], { perMessageDeflate: { threshold: 0, serverMaxWindowBits: 9, clientMaxWindowBits: 9 } });
+    await until(() => events.length > 0);
+    const hello = events[0];
+    assert.ok(hello?.type === Event.NewConnection, 'NewConnection');
+    assert.match(hello.extensions, /; server_max_window_bits=9; client_max_window_bits=9$/);
+    const calls = await echoAll(ws, [2000, 65536]);
+    assert.ok(calls.deflates >= 4, `deflated ${calls.deflates}`);
+    ws.close();
+  });
+
+  it('closes with 1009 a compressed message over maxMessageSize once inflated', async () => {
+    const { url, events } = await echoServer({ compression: true, maxMessageSize: 1 << 20 });
+    const ws = await open(url, [], { perMessageDeflate: { threshold: 0 } });
+    const bye = closed(ws);
+    ws.send(Buffer.alloc((1 << 20) + 1)); // about 1 KiB on the wire
+    assert.equal((await bye).code, 1009);
+    await until(() => events.some((e) => e.type === Event.Disconnect));
+    const gone = events.find((e) => e.type === Event.Disconnect);
+    assert.ok(gone?.type === Event.Disconnect && gone.code === 1009 && /inflated/.test(gone.reason), JSON.stringify(gone));
+  });
+});
+
 describe('Python websockets as a client', { skip: pythonWebsockets.skip }, () => {
   before(() => pythonWebsockets.require());
 
@@ -215,6 +287,27 @@ describe('Python websockets as a client', { skip: pythonWebsockets.skip }, () =>
     const messages = events.filter((e) => e.type === Event.Message);
     assert.equal(messages.length, 19);
     assert.equal(messages.filter((e) => e.type === Event.Message && e.binary).length, 9);
+  });
+
+  it('agrees to its default permessage-deflate offer and echoes compressed messages (RFC 7692)', async () => {
+    const { url, events } = await echoServer({ compression: { threshold: 0 }, maxMessageSize: 4 << 20 });
+    const seen = await runPython(url, 'deflate');
+    assert.deepEqual(seen, {
+      echoed: 118,
+      extensions: [
+        {
+          name: 'permessage-deflate',
+          remote_no_context_takeover: true,
+          local_no_context_takeover: true,
+          remote_max_window_bits: 15,
+          local_max_window_bits: 15,
+        },
+      ],
+      close_code: 1000,
+    });
+    const hello = events[0];
+    assert.ok(hello?.type === Event.NewConnection, 'NewConnection');
+    assert.equal(hello.extensions, 'permessage-deflate; server_no_context_takeover; client_no_context_takeover');
   });
 
   it('sees the code and reason of a server-initiated close', async () => {

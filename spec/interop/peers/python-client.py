@@ -4,6 +4,9 @@ Usage: python-client.py URL MODE
   MODE "echo":         offers subprotocols v1 and v2; echoes text and binary messages of several
                        sizes (one of them sent fragmented), pings, then closes with 4000 "python done".
   MODE "server-close": sends "close me" and waits for the server to close the connection.
+  MODE "deflate":      with websockets' default permessage-deflate offer, echoes text and binary
+                       messages of several sizes and 100 similar JSON texts, then closes with 1000;
+                       reports the extension it agreed to, as websockets understood it.
 Prints one JSON object with what it saw on stdout; exits 1 (reason on stderr) when an echo is wrong.
 Run it with the system interpreter (/usr/bin/python3): Debian's python3-websockets 10.4.
 """
@@ -67,9 +70,30 @@ async def server_close(url):
                     "clean": closed.rcvd is not None and closed.sent is not None}
 
 
+async def deflate(url):
+    seen = {"echoed": 0}
+    async with websockets.connect(url, max_size=4 * 1024 * 1024, ping_interval=None) as ws:
+        seen["extensions"] = [
+            {"name": e.name, "remote_no_context_takeover": e.remote_no_context_takeover,
+             "local_no_context_takeover": e.local_no_context_takeover,
+             "remote_max_window_bits": e.remote_max_window_bits,
+             "local_max_window_bits": e.local_max_window_bits}
+            for e in ws.extensions]
+        for size in SIZES:
+            await expect_echo(ws, text_of(size), f"text {size}")
+            await expect_echo(ws, b"\x2a" * (size - size // 4) + os.urandom(size // 4), f"binary {size}")
+            seen["echoed"] += 2
+        for i in range(100):
+            await expect_echo(ws, json.dumps({"type": "stream", "seq": i, "value": i * 0.25}), f"json {i}")
+            seen["echoed"] += 1
+        await ws.close(code=1000)
+        seen["close_code"] = ws.close_code
+    return seen
+
+
 def main():
     url, mode = sys.argv[1], sys.argv[2]
-    run = {"echo": echo, "server-close": server_close}[mode]
+    run = {"echo": echo, "server-close": server_close, "deflate": deflate}[mode]
     try:
         seen = asyncio.run(asyncio.wait_for(run(url), 20))
     except AssertionError as err:
