@@ -83,7 +83,7 @@ export class ClientProtocol extends Protocol<OpenEvent> {
       return this.failHandshake(err as HandshakeError);
     }
     this.open(deflate);
-    this.events.push({ type: 'open', protocol, headers: head.headers, extensions: deflate?.header ?? '' });
+    this.emit({ type: 'open', protocol, headers: head.headers, extensions: deflate?.header ?? '' });
     if (end < received.length) this.readFrames(received.subarray(end));
   }
 

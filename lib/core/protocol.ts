@@ -88,7 +88,8 @@ const EMPTY = Buffer.alloc(0);
  */
 export abstract class Protocol<H extends { type: string }> {
   private stateValue: ProtocolState = 'connecting';
-  protected events: (H | FrameEvent)[] = [];
+  /** The events not yet taken; made on the first (an idle connection holds no array). */
+  private events: (H | FrameEvent)[] | null = null;
   protected readonly outbox = new Outbox();
   private readonly receiver: Receiver<Protocol<{ type: string }>>;
   protected readonly maxMessageSize: number;
@@ -219,8 +220,8 @@ export abstract class Protocol<H extends { type: string }> {
    */
   eventsReceived(): (H | FrameEvent)[] {
     const events = this.events;
-    if (events.length === 0) return [];
-    this.events = [];
+    if (events === null) return [];
+    this.events = null;
     return events;
   }
 
@@ -325,19 +326,24 @@ export abstract class Protocol<H extends { type: string }> {
   // The sink's: called by the receiver while it reads.
 
   private message(data: string | Buffer, binary: boolean): void {
-    this.events.push({ type: 'message', data, binary });
+    this.emit({ type: 'message', data, binary });
   }
 
   private control(opcode: number, payload: Buffer): void {
     if (opcode === Opcode.PING) {
       // §5.5.3: answer with a pong carrying the same payload, unless we already sent a close.
       if (this.stateValue === 'open') this.outbox.frame(Opcode.PONG, payload, this.masking?.());
-      this.events.push({ type: 'ping', payload: Buffer.from(payload) });
+      this.emit({ type: 'ping', payload: Buffer.from(payload) });
     } else if (opcode === Opcode.PONG) {
-      this.events.push({ type: 'pong', payload: Buffer.from(payload) });
+      this.emit({ type: 'pong', payload: Buffer.from(payload) });
     } else {
       this.receiveClose(payload);
     }
+  }
+
+  /** Queues an event for `eventsReceived()`. */
+  protected emit(event: H | FrameEvent): void {
+    (this.events ??= []).push(event);
   }
 
   /** Reads handshake bytes while connecting; the role's handshake decides what they mean. */
@@ -356,7 +362,7 @@ export abstract class Protocol<H extends { type: string }> {
     this.finished = true;
     this.cleanly = event.wasClean;
     this.receiver.stop();
-    this.events.push(event);
+    this.emit(event);
     if (reply !== null && this.deferCloseReply) {
       this.closeOwed = reply;
       this.stateValue = 'closing';

@@ -14,6 +14,9 @@ import { headEnd, parseRequestHead } from './http-head.js';
 import { type DeflateAgreement, negotiateAsServer } from './permessage-deflate.js';
 import { type CloseEvent, type FrameEvent, Protocol, type ProtocolOptions } from './protocol.js';
 
+/** No subprotocols: one array for every connection that has none. */
+const NO_PROTOCOLS: readonly string[] = Object.freeze([]);
+
 /** Options of `new ServerProtocol(options)`. */
 export interface ServerProtocolOptions extends ProtocolOptions {
   /** Largest request head (request line and headers); more is refused with HTTP 431. @default 16 KiB */
@@ -72,7 +75,7 @@ export class ServerProtocol extends Protocol<RequestEvent> {
     super(undefined, options);
     this.maxHandshakeBytes = options.maxHandshakeBytes ?? ProtocolDefaults.maxHandshakeBytes;
     this.origins = options.origins;
-    this.protocols = options.protocols ?? [];
+    this.protocols = options.protocols ?? NO_PROTOCOLS;
   }
 
   /**
@@ -147,7 +150,7 @@ export class ServerProtocol extends Protocol<RequestEvent> {
     if (end < received.length) this.early = received.subarray(end);
     const { method, url, httpVersion, headers } = head;
     const extensions = deflate?.header ?? '';
-    this.events.push({ type: 'request', request: { method, target: url, httpVersion, headers, ...target, protocol, extensions } });
+    this.emit({ type: 'request', request: { method, target: url, httpVersion, headers, ...target, protocol, extensions } });
   }
 
   /** Answers with an HTTP error; the connection ends (close event 1006, with the status in its reason). */
