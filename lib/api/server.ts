@@ -453,7 +453,7 @@ export class Server<T = unknown> {
     const listenerClosed = this.listening?.close();
     for (const id of this.gate.waitingIds()) this.reject(id, 503, 'server is stopping');
     // A peer's close that came before stop() owes its answer until the program polls the
-    // Disconnect (§5.5.1); the program is done polling now, so close() answers it at once.
+    // Disconnect (RFC 6455 §5.5.1); the program is done polling now, so close() answers it at once.
     for (const session of this.table.values()) session.peer.close(code, reason);
     await this.whenSessionsClosed(timeoutMs);
     for (const session of this.sessions) session.peer.cut('close timeout', Initiator.TIMEOUT);

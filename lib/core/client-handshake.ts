@@ -13,7 +13,7 @@ export interface ClientRequestOptions {
   origin?: string | undefined;
 }
 
-/** A fresh Sec-WebSocket-Key: 16 random bytes, base64 (§4.1). */
+/** A fresh Sec-WebSocket-Key: 16 random bytes, base64 (RFC 6455 §4.1). */
 export function createKey(): string {
   return randomBytes(16).toString('base64');
 }
@@ -46,7 +46,7 @@ export function parseWebSocketUrl(url: string | URL): URL {
 }
 
 /**
- * The opening handshake request (§4.1) for `url` with `key`, offering `extensions` if given.
+ * The opening handshake request (RFC 6455 §4.1) for `url` with `key`, offering `extensions` if given.
  * Throws a TypeError for a bad subprotocol name, a repeated one, or a header that is not a token
  * with a plain value.
  */
@@ -76,7 +76,7 @@ function field(name: string, value: string): string {
   return `${name}: ${value}\r\n`;
 }
 
-/** What a client checks in the server's answer (§4.1, the client's requirements). */
+/** What a client checks in the server's answer (RFC 6455 §4.1, the client's requirements). */
 export interface UpgradeResponse {
   status: number;
   headers: Record<string, string | string[] | undefined>;

@@ -9,7 +9,7 @@ import { type CloseEvent, type FrameEvent, Protocol, type ProtocolOptions } from
 
 /** Options of `new ClientProtocol(url, options)`. */
 export interface ClientProtocolOptions extends ProtocolOptions, ClientRequestOptions {
-  /** Returns the 4-byte mask key of each frame (§5.3); pass a fixed one for deterministic tests. @default fresh random keys */
+  /** Returns the 4-byte mask key of each frame (RFC 6455 §5.3); pass a fixed one for deterministic tests. @default fresh random keys */
   maskKey?: () => Uint8Array;
   /** The Sec-WebSocket-Key to send; pass one for deterministic tests. @default 16 fresh random bytes, base64 */
   handshakeKey?: string;

@@ -6,11 +6,11 @@ export const Opcode = {
   TEXT: 0x1,
   /** A binary frame. */
   BINARY: 0x2,
-  /** A close frame (§5.5.1). */
+  /** A close frame (RFC 6455 §5.5.1). */
   CLOSE: 0x8,
-  /** A ping (§5.5.2). */
+  /** A ping (RFC 6455 §5.5.2). */
   PING: 0x9,
-  /** A pong (§5.5.3). */
+  /** A pong (RFC 6455 §5.5.3). */
   PONG: 0xa,
 } as const;
 /** One of the values of {@link Opcode}. */

@@ -1,6 +1,6 @@
 import type { ErrorCode } from './constants.js';
 
-/** The peer broke RFC 6455 or a limit: the connection fails with `closeCode` (§7.1.7). */
+/** The peer broke RFC 6455 or a limit: the connection fails with `closeCode` (RFC 6455 §7.1.7). */
 export class ProtocolError extends Error {
   /** Always `'ProtocolError'`. */
   override readonly name = 'ProtocolError';

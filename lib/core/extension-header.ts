@@ -11,7 +11,7 @@ const TCHAR = /[!#$%&'*+.^_`|~0-9A-Za-z-]/;
 /**
  * Parses a Sec-WebSocket-Extensions value (RFC 6455 §9.1): a comma-separated list of
  * `name *( ";" param [ "=" ( token / quoted-string ) ] )`, with optional whitespace around the
- * separators. A quoted value is unescaped and must then be a token (§9.1). Returns null for a
+ * separators. A quoted value is unescaped and must then be a token (RFC 6455 §9.1). Returns null for a
  * value that does not follow the grammar, or that lists nothing (`1#extension`).
  */
 export function parseExtensions(value: string): ExtensionElement[] | null {

@@ -43,7 +43,7 @@ export function readHeader(
   const b1 = buf[pos + 1]!;
   const opcode = b0 & 0x0f;
   const compressed = (b0 & RSV1) !== 0;
-  // §5.2: RSV1-3 MUST be 0 unless an extension defines them. permessage-deflate defines RSV1 for
+  // RFC 6455 §5.2: RSV1-3 MUST be 0 unless an extension defines them. permessage-deflate defines RSV1 for
   // the first frame of a data message only (RFC 7692 §6).
   if ((b0 & 0x70) !== 0) {
     if ((b0 & 0x70) !== RSV1 || !compression) throw new ProtocolError(1002, 'reserved bits set');
@@ -55,7 +55,7 @@ export function readHeader(
   const masked = (b1 & 0x80) !== 0;
   let length = b1 & 0x7f;
   let size = 2 + (masked ? 4 : 0);
-  // §5.5: control frames are never fragmented.
+  // RFC 6455 §5.5: control frames are never fragmented.
   if (!fin && isControl(opcode)) throw new ProtocolError(1002, 'fragmented control frame');
   if (length === 126) {
     size += 2;
@@ -65,14 +65,14 @@ export function readHeader(
     size += 8;
     if (end - pos < size) return 0;
     const high = ((buf[pos + 2]! << 24) | (buf[pos + 3]! << 16) | (buf[pos + 4]! << 8) | buf[pos + 5]!) >>> 0;
-    // §5.2: the most significant bit MUST be 0. Anything past 2^53 is over any limit too.
+    // RFC 6455 §5.2: the most significant bit MUST be 0. Anything past 2^53 is over any limit too.
     if (high > 0x1fffff) {
       throw isControl(opcode) ? new ProtocolError(1002, 'control frame payload over 125 bytes') : new ProtocolError(1009, 'frame length out of range');
     }
     const low = ((buf[pos + 6]! << 24) | (buf[pos + 7]! << 16) | (buf[pos + 8]! << 8) | buf[pos + 9]!) >>> 0;
     length = high * 0x1_0000_0000 + low;
   }
-  // §5.5: a control frame carries at most 125 bytes. The minimal-length rule of §5.2 binds the
+  // RFC 6455 §5.5: a control frame carries at most 125 bytes. The minimal-length rule of RFC 6455 §5.2 binds the
   // sender, so a longer length form announcing 125 or less is accepted, as on data frames.
   if (isControl(opcode)) {
     if (length > 125) throw new ProtocolError(1002, 'control frame payload over 125 bytes');
@@ -191,7 +191,7 @@ export function writeHeader(out: Uint8Array, at: number, opcode: number, fin: bo
 
 /**
  * Writes a whole frame into out[at, …): header, then the payload (UTF-8 for a string, whose
- * byte length the caller measured), masked in place with `mask` (client role, §5.3). Returns
+ * byte length the caller measured), masked in place with `mask` (client role, RFC 6455 §5.3). Returns
  * the offset after it. The caller's data is never touched.
  */
 export function writeFrame(
@@ -219,7 +219,7 @@ export type EncodedFrame = Buffer | [Buffer, Uint8Array];
 /**
  * Encodes one frame. Returns one buffer (header and payload together) or, for a large unmasked
  * binary payload, [header, payload] so the payload is not copied. A string is written as UTF-8.
- * With `mask` (client role, §5.3) the payload is copied and masked; the caller's data is untouched.
+ * With `mask` (client role, RFC 6455 §5.3) the payload is copied and masked; the caller's data is untouched.
  */
 export function encodeFrame(
   opcode: number,
@@ -238,7 +238,7 @@ export function encodeFrame(
   return frame;
 }
 
-/** The payload of a close frame (§5.5.1): a 2-byte code then a UTF-8 reason; none for 1005. */
+/** The payload of a close frame (RFC 6455 §5.5.1): a 2-byte code then a UTF-8 reason; none for 1005. */
 export function closePayload(code: number, reason: string): Buffer {
   if (code === 1005) return Buffer.alloc(0);
   const payload = Buffer.allocUnsafe(2 + Buffer.byteLength(reason));

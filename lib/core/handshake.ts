@@ -27,7 +27,7 @@ export function header(headers: UpgradeRequest['headers'], name: string): string
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
-/** The comma-separated tokens of a header (§4.1 lists are case-insensitive where tokens are). */
+/** The comma-separated tokens of a header (RFC 6455 §4.1 lists are case-insensitive where tokens are). */
 function tokens(value: string | undefined): string[] {
   if (!value) return [];
   return value
@@ -63,11 +63,11 @@ function versionRejection(version: string): Rejection | undefined {
   return undefined;
 }
 
-/** A key is 16 bytes in base64: exactly 22 characters of the alphabet then "==" (§4.1 step 7). */
+/** A key is 16 bytes in base64: exactly 22 characters of the alphabet then "==" (RFC 6455 §4.1 step 7). */
 const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
 
 /**
- * Checks an opening handshake request (§4.2.1). Returns the client's key, or the Rejection to
+ * Checks an opening handshake request (RFC 6455 §4.2.1). Returns the client's key, or the Rejection to
  * answer with: 405 for a method other than GET, 400 for HTTP/1.0 (505 for another major
  * version), 400 naming the missing or invalid header, 426 (with `Sec-WebSocket-Version: 13`) for
  * a missing or other WebSocket version.
@@ -94,7 +94,7 @@ export function checkUpgradeRequest(req: UpgradeRequest): { key: string } | Reje
   return { key };
 }
 
-/** The server's pick (§4.2.2 step 5.5): its first preference that the client offered, if any. */
+/** The server's pick (RFC 6455 §4.2.2 step 5.5): its first preference that the client offered, if any. */
 export function selectProtocol(offered: string | undefined, supported: readonly string[]): string | undefined {
   const wanted = new Set(tokens(offered));
   return supported.find((p) => wanted.has(p));
@@ -129,7 +129,7 @@ export function rejectionResponse(rejection: Rejection): string {
   return head + body;
 }
 
-/** The 101 answer (§4.2.2 step 5), with the chosen subprotocol and extensions if any. */
+/** The 101 answer (RFC 6455 §4.2.2 step 5), with the chosen subprotocol and extensions if any. */
 export function acceptResponse(key: string, protocol: string | undefined, extensions?: string): string {
   return (
     'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +

@@ -27,11 +27,11 @@ interface DeflateParams {
   serverNoContextTakeover: boolean;
   clientNoContextTakeover: boolean;
   serverMaxWindowBits: number | undefined;
-  /** `true` when present without a value (allowed in an offer only, §7.1.2.2). */
+  /** `true` when present without a value (allowed in an offer only, RFC 7692 §7.1.2.2). */
   clientMaxWindowBits: number | true | undefined;
 }
 
-/** §7.1.2.1, §7.1.2.2: a decimal integer from 8 to 15 without leading zeros. */
+/** RFC 7692 §7.1.2.1, §7.1.2.2: a decimal integer from 8 to 15 without leading zeros. */
 const WINDOW_BITS = /^(?:8|9|1[0-5])$/;
 
 /**
@@ -52,15 +52,15 @@ export function negotiateAsServer(offered: string | undefined, settings: Deflate
 
 /** The answer to a valid offer: every one can be honoured (an 8-bit server window by never compressing). */
 function answerOffer(offer: DeflateParams, settings: DeflateSettings): DeflateAgreement {
-  // §7.1.2.2: a client that did not offer client_max_window_bits cannot be asked for a smaller
+  // RFC 7692 §7.1.2.2: a client that did not offer client_max_window_bits cannot be asked for a smaller
   // window; when a window of its would be kept, it is asked not to keep a context instead.
   const unboundedClientWindow = offer.clientMaxWindowBits === undefined && settings.clientMaxWindowBits < 15;
-  // §7.1.1.1, §7.1.1.2: the server may ask for either without it being offered.
+  // RFC 7692 §7.1.1.1, §7.1.1.2: the server may ask for either without it being offered.
   const serverNoContextTakeover = offer.serverNoContextTakeover || !settings.contextTakeover;
   const clientNoContextTakeover = offer.clientNoContextTakeover || !settings.contextTakeover || unboundedClientWindow;
-  // §7.1.2.1: the same or a smaller value than the offer's; the server may announce one unasked.
+  // RFC 7692 §7.1.2.1: the same or a smaller value than the offer's; the server may announce one unasked.
   const serverWindow = Math.min(settings.serverMaxWindowBits, offer.serverMaxWindowBits ?? 15);
-  // §7.1.2.2: a value offered is the most the client will use; ours is asked only of a client that offered the parameter.
+  // RFC 7692 §7.1.2.2: a value offered is the most the client will use; ours is asked only of a client that offered the parameter.
   const offeredClientWindow = typeof offer.clientMaxWindowBits === 'number' ? offer.clientMaxWindowBits : 15;
   const clientWindow = offer.clientMaxWindowBits === undefined ? 15 : Math.min(settings.clientMaxWindowBits, offeredClientWindow);
   let header = PERMESSAGE_DEFLATE;
@@ -137,7 +137,7 @@ function readParams(element: ExtensionElement): DeflateParams | string {
   };
   const seen = new Set<string>();
   for (const [name, value] of element.params) {
-    // §7: a parameter given twice, an unknown one or an invalid value makes the element unacceptable.
+    // RFC 7692 §7: a parameter given twice, an unknown one or an invalid value makes the element unacceptable.
     if (seen.has(name)) return `${name} given twice`;
     seen.add(name);
     if (name === 'server_no_context_takeover' || name === 'client_no_context_takeover') {

@@ -17,7 +17,7 @@ export type ProtocolState = 'connecting' | 'open' | 'closing' | 'closed';
 export interface CloseEvent {
   /** `'close'`. */
   type: 'close';
-  /** §7.1.5: the code of the peer's close frame; 1005 if it had none, 1006 if none came; the code we sent if we failed the connection. */
+  /** RFC 6455 §7.1.5: the code of the peer's close frame; 1005 if it had none, 1006 if none came; the code we sent if we failed the connection. */
   code: number;
   /** The reason of the close frame (empty if none); for 1006, why the connection was lost. */
   reason: string;
@@ -39,7 +39,7 @@ export interface MessageEvent {
   binary: boolean;
 }
 
-/** A ping arrived; its pong is already in `dataToSend()` (§5.5.2). */
+/** A ping arrived; its pong is already in `dataToSend()` (RFC 6455 §5.5.2). */
 export interface PingEvent {
   /** `'ping'`. */
   type: 'ping';
@@ -47,7 +47,7 @@ export interface PingEvent {
   payload: Buffer;
 }
 
-/** A pong arrived (§5.5.3): the answer to a ping, or an unsolicited heartbeat. */
+/** A pong arrived (RFC 6455 §5.5.3): the answer to a ping, or an unsolicited heartbeat. */
 export interface PongEvent {
   /** `'pong'`. */
   type: 'pong';
@@ -64,7 +64,7 @@ export interface ProtocolOptions {
   maxMessageSize?: number;
   /**
    * Hold the answer to a peer's close frame (and the close frame of a failure) until `close()`
-   * is called, so earlier messages can still be answered first (§5.5.1 allows it). @default false
+   * is called, so earlier messages can still be answered first (RFC 6455 §5.5.1 allows it). @default false
    */
   deferCloseReply?: boolean;
   /**
@@ -74,7 +74,7 @@ export interface ProtocolOptions {
   compression?: boolean | CompressionOptions;
 }
 
-/** A close reason must fit a control frame with its 2-byte code (§5.5). */
+/** A close reason must fit a control frame with its 2-byte code (RFC 6455 §5.5). */
 const MAX_REASON_BYTES = 123;
 const EMPTY = Buffer.alloc(0);
 
@@ -82,7 +82,7 @@ const EMPTY = Buffer.alloc(0);
  * One WebSocket connection without I/O, in the pull style: the shell hands it the bytes it
  * read (`receiveData`, `receiveEof`), then takes its events (`eventsReceived`) and the bytes
  * it owes the peer (`dataToSend`). It never calls the shell, keeps no timers and reads no clock.
- * Bad input never throws: it fails the connection (§7.1.7) with the close code it calls for.
+ * Bad input never throws: it fails the connection (RFC 6455 §7.1.7) with the close code it calls for.
  * This class holds what both roles share; ServerProtocol and ClientProtocol add the handshake
  * and its events (H).
  */
@@ -132,7 +132,7 @@ export abstract class Protocol<H extends { type: string }> {
 
   /**
    * True once the shell should end (half-close) its side of the transport, after writing
-   * `dataToSend()`. The server ends first once the WebSocket is closed (§7.1.1); a client
+   * `dataToSend()`. The server ends first once the WebSocket is closed (RFC 6455 §7.1.1); a client
    * whose close handshake completed waits for the server's end first (`receiveEof`).
    */
   get shouldEndTransport(): boolean {
@@ -252,7 +252,7 @@ export abstract class Protocol<H extends { type: string }> {
 
   /**
    * Sends a message encoded once for many connections (`encodeMessage`): compressed once per set
-   * of deflate parameters. Server role only: a client masks every frame with a key of its own (§5.3).
+   * of deflate parameters. Server role only: a client masks every frame with a key of its own (RFC 6455 §5.3).
    * @returns False once it can no longer send (closing or closed).
    */
   sendEncoded(message: EncodedMessage): boolean {
@@ -275,7 +275,7 @@ export abstract class Protocol<H extends { type: string }> {
   }
 
   /**
-   * Starts the close handshake (§7.1.2) with `code` and `reason`; or, with a close reply
+   * Starts the close handshake (RFC 6455 §7.1.2) with `code` and `reason`; or, with a close reply
    * deferred, sends it (echoing the peer's code). False if neither is due. Throws a RangeError
    * for a code that may not be sent or a reason over 123 bytes.
    * @param code - 1000–1003, 1007–1014 or 3000–4999. Default: 1000.
@@ -299,7 +299,7 @@ export abstract class Protocol<H extends { type: string }> {
   }
 
   /**
-   * Fails the connection (§7.1.7): reads nothing more, sends a close frame with `code` (at
+   * Fails the connection (RFC 6455 §7.1.7): reads nothing more, sends a close frame with `code` (at
    * once, or when `close()` is called with deferCloseReply), and yields the close event.
    * @param code - The close code to send (1002, 1007, 1008, 1011, …).
    * @param reason - At most 123 bytes of UTF-8.
@@ -331,7 +331,7 @@ export abstract class Protocol<H extends { type: string }> {
 
   private control(opcode: number, payload: Buffer): void {
     if (opcode === Opcode.PING) {
-      // §5.5.3: answer with a pong carrying the same payload, unless we already sent a close.
+      // RFC 6455 §5.5.3: answer with a pong carrying the same payload, unless we already sent a close.
       if (this.stateValue === 'open') this.outbox.frame(Opcode.PONG, payload, this.masking?.());
       this.emit({ type: 'ping', payload: Buffer.from(payload) });
     } else if (opcode === Opcode.PONG) {
@@ -415,7 +415,7 @@ export abstract class Protocol<H extends { type: string }> {
       reason = reasonBytes.toString('utf8');
     }
     if (this.stateValue === 'open') {
-      // §5.5.1: answer with a close frame, echoing the status code received.
+      // RFC 6455 §5.5.1: answer with a close frame, echoing the status code received.
       this.finish({ type: 'close', code, reason, wasClean: true, initiator: Initiator.PEER }, closePayload(code, ''));
     } else {
       this.finish({ type: 'close', code, reason, wasClean: true, initiator: this.closeInitiator });

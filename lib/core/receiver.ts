@@ -30,7 +30,7 @@ const maskBytes = new Uint8Array(4);
 export class Receiver<O> {
   /** Set once the protocol reads no more (a close frame came, or the connection failed). */
   stopped = false;
-  /** True on the server: the peer is a client, which masks every frame (§5.1). */
+  /** True on the server: the peer is a client, which masks every frame (RFC 6455 §5.1). */
   private readonly peerMasks: boolean;
   private readonly maxMessageSize: number;
   /** The most compressed bytes a message may have: maxMessageSize once inflated, at most. */
@@ -105,7 +105,7 @@ export class Receiver<O> {
         return;
       }
       pos += size;
-      // §5.1: clients MUST mask every frame, servers MUST NOT.
+      // RFC 6455 §5.1: clients MUST mask every frame, servers MUST NOT.
       if (decoded.masked !== this.peerMasks) {
         throw new ProtocolError(1002, this.peerMasks ? 'client frame not masked' : 'server frame masked');
       }
@@ -200,7 +200,7 @@ export class Receiver<O> {
     const text = this.messageOpcode === Opcode.TEXT;
     const compressed = this.messageCompressed;
     this.unmask(data, pos, n);
-    // §8.1: fail as soon as the text cannot be valid UTF-8, even mid-frame (compressed text: once inflated).
+    // RFC 6455 §8.1: fail as soon as the text cannot be valid UTF-8, even mid-frame (compressed text: once inflated).
     if (text && !compressed && !(this.utf8 ??= new Utf8Validator()).write(data, pos, pos + n)) {
       throw new ProtocolError(1007, 'text message is not valid UTF-8');
     }

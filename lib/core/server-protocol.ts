@@ -79,7 +79,7 @@ export class ServerProtocol extends Protocol<RequestEvent> {
   }
 
   /**
-   * Answers the waiting request with 101 (§4.2.2); frames that came with it are read now.
+   * Answers the waiting request with 101 (RFC 6455 §4.2.2); frames that came with it are read now.
    * @returns False if no request waits for an answer.
    */
   accept(): boolean {
