@@ -6,22 +6,21 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deflatePayload, frame, inflatePayload, OP } from '../helpers/frames.js';
 import { RawClient } from '../helpers/raw-client.js';
+import { startEcho, type EchoProcess } from '../helpers/echo-process.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const OFFER = 'permessage-deflate; client_max_window_bits';
 const IDLE_CONNECTIONS = 2000;
 
+let echo: EchoProcess;
 let child: ChildProcess;
 let port = 0;
-let stderr = '';
 const sockets: RawClient[] = [];
 const figures: string[] = [];
 
@@ -50,44 +49,15 @@ async function compressedEcho(ws: RawClient, text: string): Promise<string> {
 }
 
 before(async () => {
-  // A 1-MiB young generation, as in the bench's memory scenario: V8 would otherwise keep the
-  // semi-space it grew during the burst of handshakes, noise that is no connection's state.
-  child = spawn(process.execPath, ['--max-semi-space-size=1', '--import', 'tsx', 'demo/echo.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', COMPRESSION: '1', COMPRESSION_THRESHOLD: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
-  port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`echo.ts did not get ready: ${out} ${stderr}`)), 15_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /ready ws:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`echo.ts exited with ${code}: ${stderr}`)));
-  });
+  echo = await startEcho({ COMPRESSION: '1', COMPRESSION_THRESHOLD: '0' }, ['--max-semi-space-size=1']);
+  port = echo.port;
+  child = echo.child;
 });
+
 
 after(async () => {
   for (const ws of sockets) ws.destroy();
-  if (child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve(undefined);
-      }, 5000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve(undefined);
-      });
-    });
-  }
+  await echo.stop();
   process.stderr.write(`compression probe figures:\n  ${figures.join('\n  ')}\n`);
 });
 

@@ -5,21 +5,20 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { startEcho, type EchoProcess } from '../helpers/echo-process.js';
 import { frame, OP } from '../helpers/frames.js';
 import { RawClient, upgradeRequest } from '../helpers/raw-client.js';
 import { prng } from '../helpers/prng.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const MiB = 1024 * 1024;
 const HANDSHAKE_TIMEOUT = 10_000; // echo.ts runs on the default handshakeTimeout
 
+let echo: EchoProcess;
 let child: ChildProcess;
 let port = 0;
-let stderr = '';
 const sockets: RawClient[] = [];
 
 /** The child's memory in bytes: resident now and its high-water mark. */
@@ -56,42 +55,15 @@ async function goodEcho(text = 'hello'): Promise<number> {
 }
 
 before(async () => {
-  child = spawn(process.execPath, ['--import', 'tsx', 'demo/echo.ts'], {
-    cwd: ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', PORT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-20_000)));
-  port = await new Promise<number>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`echo.ts did not get ready: ${out} ${stderr}`)), 15_000);
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /ready ws:\/\/[^:]+:(\d+)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(Number(m[1]));
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`echo.ts exited with ${code}: ${stderr}`)));
-  });
+  echo = await startEcho({}, []);
+  port = echo.port;
+  child = echo.child;
 });
+
 
 after(async () => {
   for (const ws of sockets) ws.destroy();
-  if (child.exitCode === null) {
-    child.kill('SIGTERM');
-    await new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve(undefined);
-      }, 5000);
-      child.once('exit', () => {
-        clearTimeout(timer);
-        resolve(undefined);
-      });
-    });
-  }
+  await echo.stop();
   process.stderr.write(`probe figures:\n  ${figures.join('\n  ')}\n`);
 });
 
@@ -282,9 +254,9 @@ describe('black-box probe of demo/echo.ts with default limits', () => {
       }),
     );
     await sleep(200);
-    assert.equal(child.exitCode, null, `echo.ts is alive: ${stderr.slice(-2000)}`);
+    assert.equal(child.exitCode, null, `echo.ts is alive: ${echo.stderr().slice(-2000)}`);
     const latency = await goodEcho('after the abuse');
     figures.push(`echo after garbage and resets: ${latency.toFixed(1)} ms`);
-    assert.doesNotMatch(stderr, /Uncaught|TypeError|RangeError|FATAL|at .*\.ts:\d+/, 'no crash or stack trace on stderr');
+    assert.doesNotMatch(echo.stderr(), /Uncaught|TypeError|RangeError|FATAL|at .*\.ts:\d+/, 'no crash or stack trace on stderr');
   });
 });
