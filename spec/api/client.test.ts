@@ -26,8 +26,8 @@ import {
   TimeoutError,
 } from '../../lib/index.js';
 import { type Transport, transports, useTransport } from './transports.js';
+import { assertEchoSizes } from '../helpers/echo-sizes.js';
 
-const SIZES = [0, 125, 126, 65535, 65536, 1 << 20];
 const WAIT = 3000;
 
 // ---------------------------------------------------------------------------------------------
@@ -76,26 +76,6 @@ function over(t: Transport) {
     return event as Extract<T, { type: K }>;
   }
 
-  /** Sends text and binary messages of every size in SIZES and checks each echo. */
-  async function assertEchoSizes(client: Client, label: string, serve: () => Promise<void> = async () => {}): Promise<void> {
-    for (const size of SIZES) {
-      const text = 'é'.repeat(size >> 1) + 'x'.repeat(size & 1);
-      assert.equal(Buffer.byteLength(text), size);
-      client.sendText(text);
-      await serve();
-      const textEcho = await nextOf(client, Event.Message);
-      assert.equal(textEcho.binary, false, `${label}: text ${size}`);
-      assert.ok(textEcho.message === text, `${label}: text of ${size} bytes comes back intact`);
-      const bytes = Buffer.alloc(size);
-      for (let i = 0; i < size; i++) bytes[i] = (i * 31) & 0xff;
-      client.sendBinary(bytes);
-      await serve();
-      const binaryEcho = await nextOf(client, Event.Message);
-      assert.equal(binaryEcho.binary, true, `${label}: binary ${size}`);
-      assert.ok(bytes.equals(binaryEcho.message as Buffer), `${label}: binary of ${size} bytes comes back intact`);
-    }
-  }
-
   /** A server that reads one request head and lets `answer` write whatever it likes. */
   async function rawServer(answer: (key: string, socket: net.Socket) => void): Promise<{ url: string; received: () => Buffer }> {
     const chunks: Buffer[] = [];
@@ -124,7 +104,7 @@ function over(t: Transport) {
     return { url: `ws://127.0.0.1:${server.port}/`, received: () => Buffer.concat(chunks) };
   }
 
-  return { connect, startServer, pair, nextOf, assertEchoSizes, rawServer };
+  return { connect, startServer, pair, nextOf, rawServer };
 }
 
 function switching(key: string, extra = ''): string {
@@ -158,7 +138,7 @@ for (const transport of transports) describe(`over ${transport.name}`, () => cli
 /** Every test of the Client that a transport carries. */
 function clientSuite(t: Transport): void {
   useTransport(t, () => cleanUp(t));
-  const { connect, startServer, pair, nextOf, assertEchoSizes, rawServer } = over(t);
+  const { connect, startServer, pair, nextOf, rawServer } = over(t);
 
   describe('Client ↔ wspoll Server, stepped with await next()', () => {
     it('connects with path, query, headers, origin and a negotiated subprotocol', async () => {
@@ -184,7 +164,7 @@ function clientSuite(t: Transport): void {
 
     it('echoes text and binary messages of 0 B to 1 MiB through the server', async () => {
       const { server, client } = await pair();
-      await assertEchoSizes(client, 'wspoll', async () => {
+      await assertEchoSizes(client, () => nextOf(client, Event.Message), 'wspoll', async () => {
         const message = await nextOf(server, Event.Message);
         server.send(message.connId, message.message);
       });
@@ -391,7 +371,7 @@ function clientSuite(t: Transport): void {
 
 describe('Client over TLS (wss://)', () => {
   useTransport(transports[0]!, () => cleanUp(transports[0]!));
-  const { connect, nextOf, assertEchoSizes } = over(transports[0]!);
+  const { connect, nextOf } = over(transports[0]!);
 
   async function startTlsServer(certificate: { key: Buffer; cert: Buffer }): Promise<{ server: Server; url: string }> {
     const server = new Server({ pingInterval: 0 });
@@ -406,7 +386,7 @@ describe('Client over TLS (wss://)', () => {
     await assert.rejects(Client.connect(url), (err: NodeJS.ErrnoException) => /SELF_SIGNED/.test(err.code ?? ''));
     const client = await connect(url, { tls: { ca: certificate.cert } });
     await nextOf(server, Event.NewConnection);
-    await assertEchoSizes(client, 'wspoll wss', async () => {
+    await assertEchoSizes(client, () => nextOf(client, Event.Message), 'wspoll wss', async () => {
       const message = await nextOf(server, Event.Message);
       server.send(message.connId, message.message);
     });
