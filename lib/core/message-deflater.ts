@@ -1,10 +1,13 @@
 import { constants, deflateRawSync, type ZlibOptions } from 'node:zlib';
 import type { DeflateSettings } from './deflate-options.js';
 import { DeflateWindow } from './deflate-window.js';
+import { compressedBound } from './message-inflater.js';
 import type { DeflateAgreement } from './permessage-deflate.js';
 
 /** RFC 7692 §7.2.1: the 00 00 FF FF that a sync flush ends with, removed from every compressed message. */
 const SYNC_TAIL = 4;
+/** The most a sync flush adds after the compressed data: an empty stored block and its byte alignment. */
+const SYNC_FLUSH_BOUND = 8;
 
 /**
  * Compresses the messages one side sends (RFC 7692 §7.2.1): each with one synchronous raw deflate
@@ -59,7 +62,10 @@ export class MessageDeflater {
   compress(data: Uint8Array): Buffer | null {
     const window = this.window;
     const dictionary = window?.bytes;
-    const out = deflateRawSync(data, dictionary === undefined ? this.options : { ...this.options, dictionary });
+    // One output buffer of the size the result can reach: zlib's default is a 16 KiB chunk per
+    // call, which a small message would keep alive (and a queued one pin) until a collection.
+    const chunkSize = Math.max(compressedBound(data.length) + SYNC_FLUSH_BOUND, constants.Z_MIN_CHUNK);
+    const out = deflateRawSync(data, { ...this.options, chunkSize, ...(dictionary === undefined ? {} : { dictionary }) });
     const length = out.length - SYNC_TAIL;
     if (window === null) return length < data.length ? out.subarray(0, length) : null;
     window.append(data);

@@ -6,6 +6,12 @@ import type { DeflateAgreement } from './permessage-deflate.js';
 
 /** RFC 7692 §7.2.2: appended to a compressed message before it is inflated. */
 const SYNC_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+/**
+ * The first guess at what a compressed message inflates to, as a multiple of its size, within
+ * zlib's smallest output chunk and its default one: a small message gets a small buffer rather
+ * than 16 KiB kept alive until a collection; one that inflates further takes more chunks.
+ */
+const EXPECTED_RATIO = 8;
 /** Inputs up to this size are assembled in one shared buffer (inflating is synchronous). */
 const SCRATCH_SIZE = 64 * 1024;
 let scratch: Buffer | null = null;
@@ -33,6 +39,7 @@ export class MessageInflater {
     try {
       out = inflateRawSync(input, {
         finishFlush: constants.Z_SYNC_FLUSH,
+        chunkSize: Math.max(Math.min((end - start) * EXPECTED_RATIO, constants.Z_DEFAULT_CHUNK, limit), constants.Z_MIN_CHUNK),
         maxOutputLength: Math.min(Math.max(limit, 1), bufferConstants.MAX_LENGTH),
         ...(dictionary === undefined ? {} : { dictionary }),
       });

@@ -14,6 +14,7 @@ import { parseExtensions } from '../../lib/core/extension-header.js';
 import { acceptAsClient, clientOffer, type DeflateAgreement, negotiateAsServer } from '../../lib/core/permessage-deflate.js';
 import { encodeMessage } from '../../lib/core/encoded-message.js';
 import { MessageDeflater } from '../../lib/core/message-deflater.js';
+import { MessageInflater } from '../../lib/core/message-inflater.js';
 import { deflatePayload, frame, inflatePayload, OP, parseFrames, type ParsedFrame } from '../helpers/frames.js';
 import { prng } from '../helpers/prng.js';
 
@@ -664,5 +665,33 @@ describe('a message for many connections (encodeMessage)', () => {
     const first = parseFrames(message.frameFor(kept) as Buffer)[0]!;
     const second = parseFrames(message.frameFor(kept) as Buffer)[0]!;
     assert.ok(second.payload.length < first.payload.length, 'the second one refers back to the first');
+  });
+});
+
+describe('zlib output buffers sized to the message', () => {
+  // zlib's sync calls write into 16 KiB chunks by default: a 100-byte message would keep one
+  // alive until a collection, and pin it while it waits in a queue.
+  const DEFAULT_CHUNK = zlibConstants.Z_DEFAULT_CHUNK;
+  const AGREEMENT: DeflateAgreement = { header: '', sendWindowBits: 15, sendContextTakeover: false, receiveWindowBits: 15, receiveContextTakeover: false };
+
+  test('a small message compressed out holds no 16 KiB chunk', () => {
+    const deflater = new MessageDeflater(AGREEMENT, server({ threshold: 0 }));
+    const out = deflater.compress(Buffer.from('position 12,40 '.repeat(8)))!;
+    assert.ok(out.buffer.byteLength < DEFAULT_CHUNK, `held ${out.buffer.byteLength} bytes for ${out.length}`);
+    const whole = deflater.compress(randomBytes(100_000).map((b) => b & 7))!;
+    assert.ok(whole.length < 100_000, 'a large message still compresses');
+  });
+
+  test('a small message inflated in holds no 16 KiB chunk; one that inflates 1000-fold comes through whole', () => {
+    const inflater = new MessageInflater(AGREEMENT);
+    const small = Buffer.from('position 12,40 '.repeat(8));
+    const compressed = deflatePayload(small);
+    const out = inflater.inflate(compressed, 0, compressed.length, 1 << 20);
+    assert.deepEqual(out, small);
+    assert.ok(out.buffer.byteLength < DEFAULT_CHUNK, `held ${out.buffer.byteLength} bytes for ${out.length}`);
+    const { p } = openServer('permessage-deflate');
+    const zeros = Buffer.alloc(100_000);
+    p.receiveData(frame(OP.BINARY, deflatePayload(zeros), { rsv: RSV1 }));
+    assert.deepEqual(received(p).messages, [zeros]);
   });
 });
