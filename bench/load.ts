@@ -490,50 +490,56 @@ export interface BroadcastOptions extends Window {
   window: number; // message k+window is sent only once all receivers got message k
 }
 
-/** One sender among `conns`; the server relays each message to all (sender included). deliveries/s. */
-export async function broadcast(port: number, o: BroadcastOptions): Promise<Result> {
+/**
+ * A sender with `window` messages in flight to `receivers` connections: message k+window goes out
+ * only once every receiver got message k (a ring counts, per message in flight, who has it).
+ */
+function fanOut(o: BroadcastOptions, receivers: number) {
   const frame = maskedFrame(o.size);
-  const all = Buffer.concat(Array.from({ length: o.window }, () => frame));
-  const batches = Array.from({ length: o.window + 1 }, (_, k) => all.subarray(0, k * frame.length));
   const W = o.window;
-  const N = o.conns;
+  const all = Buffer.concat(Array.from({ length: W }, () => frame));
+  const batches = Array.from({ length: W + 1 }, (_, k) => all.subarray(0, k * frame.length));
   const ring = new Int32Array(W); // receivers that got message m, at m % W
-  let complete = 0; // messages every receiver got
+  const state = { complete: 0, deliveries: 0, lost: 0, running: true, sender: undefined as Conn | undefined };
   let sent = 0;
-  let deliveries = 0;
-  let running = true;
-  let lost = 0;
-  let sender: Conn | undefined;
   const pump = (): void => {
-    const k = complete + W - sent;
-    if (k > 0 && running && sender) {
-      sender.sock.write(batches[k]!);
+    const k = state.complete + W - sent;
+    if (k > 0 && state.running && state.sender) {
+      state.sender.sock.write(batches[k]!);
       sent += k;
     }
   };
   const onMessages: Handler = (c, k) => {
-    deliveries += k;
+    state.deliveries += k;
     for (let m = c.recv - k; m < c.recv; m++) ring[m % W]!++;
     let advanced = false;
-    while (ring[complete % W] === N) {
-      ring[complete % W] = 0;
-      complete++;
+    while (ring[state.complete % W] === receivers) {
+      ring[state.complete % W] = 0;
+      state.complete++;
       advanced = true;
     }
     if (advanced) pump();
   };
-  const conns = await openMany(port, N, 100, (c) => {
+  const onGone = (): void => {
+    if (state.running) state.lost++;
+  };
+  const receive = (c: Conn): void => {
     c.onMessages = onMessages;
-    c.onGone = () => {
-      if (running) lost++;
-    };
-  });
-  sender = conns[0]!;
-  pump();
-  const m = await measure(() => deliveries, o);
-  running = false;
+    c.onGone = onGone;
+  };
+  return { state, pump, receive, onGone };
+}
+
+/** One sender among `conns`; the server relays each message to all (sender included). deliveries/s. */
+export async function broadcast(port: number, o: BroadcastOptions): Promise<Result> {
+  const fan = fanOut(o, o.conns);
+  const conns = await openMany(port, o.conns, 100, fan.receive);
+  fan.state.sender = conns[0]!;
+  fan.pump();
+  const m = await measure(() => fan.state.deliveries, o);
+  fan.state.running = false;
   destroyAll();
-  return { value: m.rate, extra: lost ? { ...m.cpu, lostConnections: lost } : m.cpu };
+  return { value: m.rate, extra: fan.state.lost ? { ...m.cpu, lostConnections: fan.state.lost } : m.cpu };
 }
 
 export interface CrossPublishOptions extends BroadcastOptions {
@@ -547,48 +553,16 @@ export interface CrossPublishOptions extends BroadcastOptions {
  * receiver has it. value: publishes/s that crossed to all of B's subscribers.
  */
 export async function crossPublish(portA: number, portB: number, o: CrossPublishOptions): Promise<Result> {
-  const frame = maskedFrame(o.size);
-  const all = Buffer.concat(Array.from({ length: o.window }, () => frame));
-  const batches = Array.from({ length: o.window + 1 }, (_, k) => all.subarray(0, k * frame.length));
-  const W = o.window;
-  const N = o.conns;
-  const ring = new Int32Array(W);
-  let complete = 0;
-  let sent = 0;
-  let running = true;
-  let lost = 0;
-  let sender: Conn | undefined;
-  const pump = (): void => {
-    const k = complete + W - sent;
-    if (k > 0 && running && sender) {
-      sender.sock.write(batches[k]!);
-      sent += k;
-    }
-  };
-  const onMessages: Handler = (c, k) => {
-    for (let m = c.recv - k; m < c.recv; m++) ring[m % W]!++;
-    let advanced = false;
-    while (ring[complete % W] === N) {
-      ring[complete % W] = 0;
-      complete++;
-      advanced = true;
-    }
-    if (advanced) pump();
-  };
-  const onGone = (): void => {
-    if (running) lost++;
-  };
-  await openMany(portB, N, 100, (c) => {
-    c.onMessages = onMessages;
-    c.onGone = onGone;
-  });
-  [sender] = await openMany(portA, 1, 1, (c) => (c.onGone = onGone));
+  const fan = fanOut(o, o.conns);
+  await openMany(portB, o.conns, 100, fan.receive);
+  [fan.state.sender] = await openMany(portA, 1, 1, (c) => (c.onGone = fan.onGone));
   await sleep(o.settleMs);
-  pump();
-  const m = await measure(() => complete, o);
-  running = false;
+  fan.pump();
+  const m = await measure(() => fan.state.complete, o);
+  fan.state.running = false;
   destroyAll();
-  return { value: m.rate, extra: { ...m.cpu, deliveriesPerSecond: Math.round(m.rate * N), ...(lost ? { lostConnections: lost } : {}) } };
+  const { lost } = fan.state;
+  return { value: m.rate, extra: { ...m.cpu, deliveriesPerSecond: Math.round(m.rate * o.conns), ...(lost ? { lostConnections: lost } : {}) } };
 }
 
 export interface LatencyOptions {

@@ -7,6 +7,7 @@ import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { reusePortSupported } from '../../lib/io/listening.js';
 import { Server } from '../../lib/index.js';
+import { freePort } from '../helpers/free-port.js';
 
 test('reusePort is there from Node 22.12 and 23.1, on Linux and the BSDs', () => {
   assert.equal(reusePortSupported('20.20.2', 'linux'), false);
@@ -38,14 +39,3 @@ test(`start({ reusePort: true }) on this Node (${process.versions.node}): ${reus
   await assert.rejects(new Server().start({ host: '127.0.0.1', port }), { code: 'EADDRINUSE' });
   await Promise.all([first.stop(), second.stop()]);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
