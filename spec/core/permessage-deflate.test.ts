@@ -68,6 +68,14 @@ function expectClose(p: ServerProtocol, code: number, reason?: RegExp): void {
 }
 
 const DEFAULT_ANSWER = 'permessage-deflate; server_no_context_takeover; client_no_context_takeover';
+/** What the default answer agrees: 15-bit windows, no context kept either way. */
+const DEFAULT_AGREEMENT: DeflateAgreement = {
+  header: DEFAULT_ANSWER,
+  sendWindowBits: 15,
+  sendContextTakeover: false,
+  receiveWindowBits: 15,
+  receiveContextTakeover: false,
+};
 
 describe('parseExtensions', () => {
   test('names and parameters, in order, with and without values', () => {
@@ -126,13 +134,7 @@ describe('negotiation, server side (RFC 7692 §5, §7)', () => {
   });
 
   test("a browser's offer: accepted, and both directions asked for no context takeover (§7.1.1 allows it unasked)", () => {
-    assert.deepEqual(negotiateAsServer('permessage-deflate; client_max_window_bits', server()), {
-      header: DEFAULT_ANSWER,
-      sendWindowBits: 15,
-      sendContextTakeover: false,
-      receiveWindowBits: 15,
-      receiveContextTakeover: false,
-    } satisfies DeflateAgreement);
+    assert.deepEqual(negotiateAsServer('permessage-deflate; client_max_window_bits', server()), DEFAULT_AGREEMENT);
     assert.equal(negotiateAsServer('permessage-deflate', server())?.header, DEFAULT_ANSWER);
   });
 
@@ -229,13 +231,7 @@ describe('negotiation, client side (RFC 7692 §5, §7)', () => {
 
   test('an answer that accepts the offer → the agreement', () => {
     assert.equal(acceptAsClient(undefined, client()), null, 'no extension: no compression');
-    assert.deepEqual(acceptAsClient(DEFAULT_ANSWER, client()), {
-      header: DEFAULT_ANSWER,
-      sendWindowBits: 15,
-      sendContextTakeover: false,
-      receiveWindowBits: 15,
-      receiveContextTakeover: false,
-    } satisfies DeflateAgreement);
+    assert.deepEqual(acceptAsClient(DEFAULT_ANSWER, client()), DEFAULT_AGREEMENT);
     // Python websockets' server: windows of 12 bits, server_max_window_bits announced unasked (§7.1.2.1).
     const python = acceptAsClient(`${DEFAULT_ANSWER}; server_max_window_bits=12; client_max_window_bits=12`, client());
     assert.deepEqual([python?.sendWindowBits, python?.receiveWindowBits], [12, 12]);
@@ -672,10 +668,9 @@ describe('zlib output buffers sized to the message', () => {
   // zlib's sync calls write into 16 KiB chunks by default: a 100-byte message would keep one
   // alive until a collection, and pin it while it waits in a queue.
   const DEFAULT_CHUNK = zlibConstants.Z_DEFAULT_CHUNK;
-  const AGREEMENT: DeflateAgreement = { header: '', sendWindowBits: 15, sendContextTakeover: false, receiveWindowBits: 15, receiveContextTakeover: false };
 
   test('a small message compressed out holds no 16 KiB chunk', () => {
-    const deflater = new MessageDeflater(AGREEMENT, server({ threshold: 0 }));
+    const deflater = new MessageDeflater(DEFAULT_AGREEMENT, server({ threshold: 0 }));
     const out = deflater.compress(Buffer.from('position 12,40 '.repeat(8)))!;
     assert.ok(out.buffer.byteLength < DEFAULT_CHUNK, `held ${out.buffer.byteLength} bytes for ${out.length}`);
     const whole = deflater.compress(randomBytes(100_000).map((b) => b & 7))!;
@@ -683,7 +678,7 @@ describe('zlib output buffers sized to the message', () => {
   });
 
   test('a small message inflated in holds no 16 KiB chunk; one that inflates 1000-fold comes through whole', () => {
-    const inflater = new MessageInflater(AGREEMENT);
+    const inflater = new MessageInflater(DEFAULT_AGREEMENT);
     const small = Buffer.from('position 12,40 '.repeat(8));
     const compressed = deflatePayload(small);
     const out = inflater.inflate(compressed, 0, compressed.length, 1 << 20);
