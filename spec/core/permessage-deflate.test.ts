@@ -665,25 +665,34 @@ describe('a message for many connections (encodeMessage)', () => {
 });
 
 describe('zlib output buffers sized to the message', () => {
-  // zlib's sync calls write into 16 KiB chunks by default: a 100-byte message would keep one
+  // zlib's sync calls write into 16 KiB chunks by default: a 120-byte message would keep one
   // alive until a collection, and pin it while it waits in a queue.
-  const DEFAULT_CHUNK = zlibConstants.Z_DEFAULT_CHUNK;
+  const SMALL = Buffer.from('position 12,40 '.repeat(8));
+  const KEPT = 1000;
 
-  test('a small message compressed out holds no 16 KiB chunk', () => {
+  /** ArrayBuffer memory per result while KEPT results of `make` are all kept (pooled slices share a pool). */
+  function heldPerResult(make: () => Buffer): number {
+    const before = process.memoryUsage().arrayBuffers;
+    const kept = Array.from({ length: KEPT }, make);
+    const held = (process.memoryUsage().arrayBuffers - before) / KEPT;
+    assert.equal(new Set(kept).size, KEPT);
+    return held;
+  }
+
+  test('a small message compressed out holds about its size, not a 16 KiB chunk', () => {
     const deflater = new MessageDeflater(DEFAULT_AGREEMENT, server({ threshold: 0 }));
-    const out = deflater.compress(Buffer.from('position 12,40 '.repeat(8)))!;
-    assert.ok(out.buffer.byteLength < DEFAULT_CHUNK, `held ${out.buffer.byteLength} bytes for ${out.length}`);
+    const held = heldPerResult(() => deflater.compress(SMALL)!);
+    assert.ok(held < 1024, `${held.toFixed(0)} bytes held per compressed ${SMALL.length}-byte message`);
     const whole = deflater.compress(randomBytes(100_000).map((b) => b & 7))!;
     assert.ok(whole.length < 100_000, 'a large message still compresses');
   });
 
-  test('a small message inflated in holds no 16 KiB chunk; one that inflates 1000-fold comes through whole', () => {
+  test('a small message inflated in holds about its size; one that inflates 1000-fold comes through whole', () => {
     const inflater = new MessageInflater(DEFAULT_AGREEMENT);
-    const small = Buffer.from('position 12,40 '.repeat(8));
-    const compressed = deflatePayload(small);
-    const out = inflater.inflate(compressed, 0, compressed.length, 1 << 20);
-    assert.deepEqual(out, small);
-    assert.ok(out.buffer.byteLength < DEFAULT_CHUNK, `held ${out.buffer.byteLength} bytes for ${out.length}`);
+    const compressed = deflatePayload(SMALL);
+    assert.deepEqual(inflater.inflate(compressed, 0, compressed.length, 1 << 20), SMALL);
+    const held = heldPerResult(() => inflater.inflate(compressed, 0, compressed.length, 1 << 20));
+    assert.ok(held < 1024, `${held.toFixed(0)} bytes held per inflated ${SMALL.length}-byte message`);
     const { p } = openServer('permessage-deflate');
     const zeros = Buffer.alloc(100_000);
     p.receiveData(frame(OP.BINARY, deflatePayload(zeros), { rsv: RSV1 }));
