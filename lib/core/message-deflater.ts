@@ -1,7 +1,6 @@
 import { constants, deflateRawSync, type ZlibOptions } from 'node:zlib';
 import type { DeflateSettings } from './deflate-options.js';
 import { DeflateWindow } from './deflate-window.js';
-import { compressedBound } from './message-inflater.js';
 import type { DeflateAgreement } from './permessage-deflate.js';
 
 /** RFC 7692 §7.2.1: the 00 00 FF FF that a sync flush ends with, removed from every compressed message. */
@@ -71,4 +70,13 @@ export class MessageDeflater {
     window.append(data);
     return out.subarray(0, length);
   }
+}
+
+/**
+ * The most a sender's compressor may make of a message of `size` bytes: zlib's deflateBound for
+ * any window and memLevel. A compressed message is refused from its frame headers only past this,
+ * so that a message of maxMessageSize bytes that did not shrink still gets through.
+ */
+export function compressedBound(size: number): number {
+  return size + Math.floor(size / 32) + Math.floor(size / 128) + Math.floor(size / 2048) + 13;
 }

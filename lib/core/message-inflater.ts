@@ -55,15 +55,6 @@ export class MessageInflater {
   }
 }
 
-/**
- * The most a sender's compressor may make of a message of `size` bytes: zlib's deflateBound for
- * any window and memLevel. A compressed message is refused from its frame headers only past this,
- * so that a message of maxMessageSize bytes that did not shrink still gets through.
- */
-export function compressedBound(size: number): number {
-  return size + Math.floor(size / 32) + Math.floor(size / 128) + Math.floor(size / 2048) + 13;
-}
-
 /** bytes[start, end) followed by the sync tail, in one buffer. */
 function withSyncTail(bytes: Uint8Array, start: number, end: number): Buffer {
   const size = end - start + SYNC_TAIL.length;

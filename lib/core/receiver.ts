@@ -3,7 +3,8 @@ import { Opcode } from './constants.js';
 import { ProtocolError } from './errors.js';
 import { applyMask, FrameHeader, isControl, readHeader } from './frame.js';
 import { bufferView } from './memory-view.js';
-import { compressedBound, type MessageInflater } from './message-inflater.js';
+import { compressedBound } from './message-deflater.js';
+import type { MessageInflater } from './message-inflater.js';
 import { Utf8Validator } from './utf8.js';
 
 /** What a Receiver hands its protocol: whole messages and control frames, in arrival order. */
